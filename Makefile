@@ -1,0 +1,67 @@
+# otelcol-es — see README.md. Every target works on a fresh machine with Go 1.26 and network access
+# to the Go module proxy; `make test` also needs `prometheus` (Debian package) for the end-to-end tests.
+
+GO         ?= go
+BIN        := bin/otelcol-es
+DEMO_BIN   := bin/esdemo
+COMPONENTS := processor/cqrsside processor/projectionlag connector/spanmetrics-es
+# Modules with their own go.mod, tested separately.
+MODULES    := . eventsource
+GOTESTFLAGS ?= -race -count=1
+export OTELCOL_ES_BIN := $(CURDIR)/$(BIN)
+
+.PHONY: all build run test bench bench-ci lint generate check-generated fuzz fuzz-ci clean
+
+all: build
+
+# The distribution, from the ocb output in cmd/otelcol-es (see builder-config.yaml).
+build:
+	cd cmd/otelcol-es && $(GO) build -trimpath -o ../../$(BIN) .
+
+$(DEMO_BIN):
+	cd eventsource && $(GO) build -o ../$(DEMO_BIN) ./cmd/esdemo
+
+# Starts otelcol-es on its embedded default config (config/default.yaml) and the demo workload against it.
+# Metrics: http://127.0.0.1:8889/metrics . Ctrl-C stops both.
+run: build
+	./scripts/run.sh
+
+# Every test, with the race detector. The end-to-end tests use the binary built once by `build`.
+test: build
+	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(GOTESTFLAGS) ./...) || exit 1; done
+
+# Micro-benchmarks of the components (ns/span, allocs/span).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 10 ./processor/... ./connector/...
+
+# CI only keeps the benchmarks compiling and running; it asserts no timing.
+bench-ci:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./processor/... ./connector/...
+
+# Fuzz every target for 10 minutes each (make fuzz), or 30 s each in CI (make fuzz-ci).
+fuzz:
+	./scripts/fuzz.sh 10m
+
+fuzz-ci:
+	./scripts/fuzz.sh 30s
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@for m in $(MODULES) cmd/otelcol-es; do (cd $$m && $(GO) vet ./...) || exit 1; done
+
+# Regenerates component metadata (mdatagen) and the distribution's sources (ocb) without compiling.
+generate:
+	@# A folder whose name is not a Go identifier (connector/spanmetrics-es) brings its own mdatagen.sh.
+	@for c in $(COMPONENTS); do \
+	  if [ -x $$c/mdatagen.sh ]; then $$c/mdatagen.sh; else (cd $$c && $(GO) tool mdatagen metadata.yaml); fi || exit 1; \
+	done
+	$(GO) tool builder --config builder-config.yaml --skip-compilation
+
+# Fails when the committed generated code differs from what `generate` produces.
+check-generated: generate
+	@git diff --exit-code -- cmd/otelcol-es $(COMPONENTS) || (echo "generated code is out of date: run 'make generate' and commit"; exit 1)
+	@untracked=$$(git status --porcelain --untracked-files=all -- cmd/otelcol-es $(COMPONENTS) | grep '^??'); \
+	  if [ -n "$$untracked" ]; then echo "untracked generated files:"; echo "$$untracked"; exit 1; fi
+
+clean:
+	rm -rf bin

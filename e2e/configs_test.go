@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+func shippedConfigs(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "config", "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return files
+}
+
+func TestComponentsListsOwnComponents(t *testing.T) {
+	out, err := exec.Command(collectorBin, "components").CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, name := range []string{"cqrsside", "projectionlag", "spanmetrics_es"} {
+		assert.Contains(t, string(out), "name: "+name)
+	}
+}
+
+func TestValidateRejectsBadConfigNamingTheField(t *testing.T) {
+	bad := `receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:0
+processors:
+  cqrsside:
+    rules:
+      - side: sideways
+        name_prefix: "Order"
+exporters:
+  nop: {}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [cqrsside]
+      exporters: [nop]
+`
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(bad), 0o600))
+	out, err := exec.Command(collectorBin, "validate", "--config", path).CombinedOutput()
+	require.Error(t, err, "validate accepted a rule with side 'sideways':\n%s", out)
+	assert.Contains(t, string(out), "cqrsside")
+	assert.Contains(t, string(out), "side")
+	assert.Contains(t, string(out), "sideways")
+}
+
+// Every shipped config validates and starts. The environment gives each one what it requires.
+func TestEveryShippedConfigStarts(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, file := range shippedConfigs(t) {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir())
+			out, err := runWithEnv(env, collectorBin, "validate", "--config", file)
+			require.NoError(t, err, string(out))
+			c := startCollector(t, env, "--config", file)
+			c.waitReady(t)
+		})
+	}
+}
+
+// Listeners in shipped configs bind to loopback, except the OTLP receivers of configs that say they are
+// a gateway (gateway*.yaml). No config holds a secret literal.
+func TestShippedConfigsBindLoopbackAndHoldNoSecrets(t *testing.T) {
+	for _, file := range shippedConfigs(t) {
+		raw, err := os.ReadFile(file)
+		require.NoError(t, err)
+		var doc map[string]any
+		require.NoError(t, yaml.Unmarshal(raw, &doc))
+		gateway := strings.HasPrefix(filepath.Base(file), "gateway")
+		walk(doc, "", func(path string, v string) {
+			key := path[strings.LastIndex(path, ".")+1:]
+			switch key {
+			case "endpoint", "host":
+				if strings.HasPrefix(path, "exporters.") && !strings.HasPrefix(path, "exporters.prometheus.") {
+					return // a client address, not a listener
+				}
+				if gateway && strings.HasPrefix(path, "receivers.") {
+					return
+				}
+				addr := defaultOf(v)
+				assert.Truef(t, strings.HasPrefix(addr, "127.0.0.1") || strings.HasPrefix(addr, "localhost"),
+					"%s: %s listens on %q, not loopback", filepath.Base(file), path, addr)
+			case "token", "password", "bearer_token", "api_key", "secret":
+				assert.Truef(t, strings.HasPrefix(v, "${"), "%s: %s holds a literal secret", filepath.Base(file), path)
+			}
+		})
+	}
+}
+
+var envDefault = regexp.MustCompile(`^\$\{env:[A-Z0-9_]+:-(.*)\}$`)
+
+func defaultOf(v string) string {
+	if m := envDefault.FindStringSubmatch(v); m != nil {
+		return m[1]
+	}
+	return v
+}
+
+func walk(node any, path string, f func(path, v string)) {
+	switch n := node.(type) {
+	case map[string]any:
+		for k, v := range n {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			walk(v, p, f)
+		}
+	case []any:
+		for _, v := range n {
+			walk(v, path, f)
+		}
+	case string:
+		f(path, n)
+	}
+}
+
+// The gateway config's OTLP receiver demands TLS and the bearer token from its token file.
+func TestGatewayRefusesWrongTokenAcceptsRightOne(t *testing.T) {
+	pki := newTestPKI(t)
+	grpcAddr := freeAddr(t)
+	env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir(), "OTELCOL_ES_GATEWAY_GRPC="+grpcAddr,
+		"OTELCOL_ES_GATEWAY_HTTP="+freeAddr(t))
+	c := startCollector(t, env, "--config", filepath.Join("..", "config", "gateway.yaml"))
+	c.waitReady(t)
+
+	pool := x509.NewCertPool()
+	pool.AddCert(pki.ca)
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
+	require.NoError(t, err)
+	defer conn.Close()
+	client := ptraceotlp.NewGRPCClient(conn)
+	req := ptraceotlp.NewExportRequestFromTraces(withFreshIDs(loadTraces(t, "seed000-traces.json")))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	_, err = client.Export(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer wrong-token"), req)
+	require.Error(t, err)
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), err.Error())
+
+	_, err = client.Export(ctx, req)
+	require.Error(t, err, "a request without a token was accepted")
+
+	_, err = client.Export(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+pki.token), req)
+	require.NoError(t, err)
+}
+
+// testPKI is a throwaway CA, a localhost server certificate and a bearer token, written to files.
+type testPKI struct {
+	ca                *x509.Certificate
+	certFile, keyFile string
+	tokenFile, token  string
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "otelcol-es test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	require.NoError(t, err)
+	ca, err := x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+
+	p := &testPKI{ca: ca, certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key"),
+		tokenFile: filepath.Join(dir, "token"), token: "e2e-" + big.NewInt(time.Now().UnixNano()).String()}
+	require.NoError(t, os.WriteFile(p.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(p.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	require.NoError(t, os.WriteFile(p.tokenFile, []byte(p.token), 0o600))
+	return p
+}
+
+// env points every shipped config at these files and at loopback backends.
+func (p *testPKI) env(t *testing.T) []string {
+	return []string{
+		"OTELCOL_ES_TLS_CERT=" + p.certFile,
+		"OTELCOL_ES_TLS_KEY=" + p.keyFile,
+		"OTELCOL_ES_TOKEN_FILE=" + p.tokenFile,
+		"OTELCOL_ES_BACKEND=" + freeAddr(t),
+		"OTELCOL_ES_BACKEND_INSECURE=true",
+		"OTELCOL_ES_REMOTE_WRITE_URL=http://" + freeAddr(t) + "/api/v1/write",
+		"OTELCOL_ES_GATEWAY_GRPC=" + freeAddr(t),
+		"OTELCOL_ES_GATEWAY_HTTP=" + freeAddr(t),
+	}
+}
+
+func runWithEnv(env []string, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd.CombinedOutput()
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+)
+
+// groundTruth is printed as JSON at exit; README.md documents its shape.
+type groundTruth struct {
+	ServiceName    string                      `json:"service_name"`
+	DurationMs     float64                     `json:"duration_ms"`
+	Commands       map[string]map[string]int64 `json:"commands"`
+	CommandsTotal  int64                       `json:"commands_total"`
+	EventsProduced eventsProduced              `json:"events_produced"`
+	Queries        map[string]map[string]int64 `json:"queries"`
+	QueriesTotal   int64                       `json:"queries_total"`
+	QueryResults   map[string]*stats           `json:"query_result_size"`
+	Projections    map[string]*projectionTruth `json:"projections"`
+	Lag            map[string]*stats           `json:"lag_ms"`
+	HeadPosition   int64                       `json:"head_position"`
+	Replays        int                         `json:"replays"`
+	Spans          map[string]int64            `json:"spans"`
+	SpansTotal     int64                       `json:"spans_total"`
+	DLQEntries     int                         `json:"dlq_entries"`
+	// ConsistencyDelay is command end → live apply end, by command type and
+	// projection: what projectionlag reports as cqrs.consistency.delay_ms.
+	ConsistencyDelay map[string]map[string]*stats `json:"consistency_delay_ms"`
+}
+
+type eventsProduced struct {
+	Total         int64            `json:"total"`
+	ByCommandType map[string]int64 `json:"by_command_type"`
+	ByEventType   map[string]int64 `json:"by_event_type"`
+}
+
+type projectionTruth struct {
+	// Live and Replay are keyed by phase name (semconv.PhaseLive/PhaseReplay).
+	Phases     map[string]*phaseTruth `json:"phases"`
+	Checkpoint int64                  `json:"checkpoint"`
+}
+
+type phaseTruth struct {
+	// Applies counts projection.<name> spans: applied + dead-lettered.
+	Applies        int64             `json:"applies"`
+	Applied        int64             `json:"applied"`
+	DeadLettered   int64             `json:"dead_lettered"`
+	FailedAttempts int64             `json:"failed_attempts"`
+	ByEventType    map[string]int64  `json:"by_event_type"`
+	LagMs          *stats            `json:"lag_ms"`
+	LagByEventType map[string]*stats `json:"lag_ms_by_event_type"`
+}
+
+type stats struct {
+	Count int64   `json:"count"`
+	Sum   float64 `json:"sum"`
+	Mean  float64 `json:"mean"`
+	Min   float64 `json:"min"`
+	Max   float64 `json:"max"`
+}
+
+func (s *stats) add(v float64) {
+	if s.Count == 0 || v < s.Min {
+		s.Min = v
+	}
+	if s.Count == 0 || v > s.Max {
+		s.Max = v
+	}
+	s.Count++
+	s.Sum += v
+	s.Mean = s.Sum / float64(s.Count)
+}
+
+// recorder collects the ground truth from the demo's own calls.
+type recorder struct {
+	mu sync.Mutex
+	gt groundTruth
+	// pending joins a command's end with the live applies of its events;
+	// either may come first since the bus is asynchronous.
+	pending map[string]*join
+	// appliers says how many projections handle an event type.
+	appliers func(eventType string) int
+}
+
+type join struct {
+	cmdType string
+	cmdEnd  time.Time
+	hasCmd  bool
+	left    int // applies still expected (live or replay)
+	applies []applied
+}
+
+type applied struct {
+	projection string
+	end        time.Time
+}
+
+func (r *recorder) joinFor(e eventsource.Event) *join {
+	j := r.pending[e.ID]
+	if j == nil {
+		j = &join{left: r.appliers(e.Type)}
+		r.pending[e.ID] = j
+	}
+	return j
+}
+
+func (r *recorder) settle(id string, j *join) {
+	if j.hasCmd {
+		for _, a := range j.applies {
+			m := r.gt.ConsistencyDelay[j.cmdType]
+			if m == nil {
+				m = map[string]*stats{}
+				r.gt.ConsistencyDelay[j.cmdType] = m
+			}
+			if m[a.projection] == nil {
+				m[a.projection] = &stats{}
+			}
+			m[a.projection].add(float64(a.end.Sub(j.cmdEnd)) / float64(time.Millisecond))
+		}
+		j.applies = j.applies[:0]
+	}
+	if j.hasCmd && j.left <= 0 {
+		delete(r.pending, id)
+	}
+}
+
+func newRecorder(service string, appliers func(string) int) *recorder {
+	return &recorder{pending: map[string]*join{}, appliers: appliers, gt: groundTruth{
+		ServiceName:      service,
+		Commands:         map[string]map[string]int64{},
+		EventsProduced:   eventsProduced{ByCommandType: map[string]int64{}, ByEventType: map[string]int64{}},
+		Queries:          map[string]map[string]int64{},
+		QueryResults:     map[string]*stats{},
+		Projections:      map[string]*projectionTruth{},
+		Lag:              map[string]*stats{semconv.PhaseLive: {}, semconv.PhaseReplay: {}},
+		Spans:            map[string]int64{},
+		ConsistencyDelay: map[string]map[string]*stats{},
+	}}
+}
+
+func status(err error) string {
+	if err != nil {
+		return semconv.StatusError
+	}
+	return semconv.StatusSuccess
+}
+
+func inc(m map[string]map[string]int64, k1, k2 string) {
+	if m[k1] == nil {
+		m[k1] = map[string]int64{semconv.StatusSuccess: 0, semconv.StatusError: 0}
+	}
+	m[k1][k2]++
+}
+
+func (r *recorder) command(typ string, end time.Time, events []eventsource.Event, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	inc(r.gt.Commands, typ, status(err))
+	r.gt.CommandsTotal++
+	if err != nil {
+		return
+	}
+	r.gt.EventsProduced.Total += int64(len(events))
+	r.gt.EventsProduced.ByCommandType[typ] += int64(len(events))
+	for _, e := range events {
+		r.gt.EventsProduced.ByEventType[e.Type]++
+		j := r.joinFor(e)
+		j.cmdType, j.cmdEnd, j.hasCmd = typ, end, true
+		r.settle(e.ID, j)
+	}
+}
+
+func (r *recorder) query(typ string, res any, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	inc(r.gt.Queries, typ, status(err))
+	r.gt.QueriesTotal++
+	if list, ok := res.([]orderView); ok && err == nil {
+		if r.gt.QueryResults[typ] == nil {
+			r.gt.QueryResults[typ] = &stats{}
+		}
+		r.gt.QueryResults[typ].add(float64(len(list)))
+	}
+}
+
+func (r *recorder) apply(a eventsource.ApplyResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pt := r.gt.Projections[a.Projection]
+	if pt == nil {
+		pt = &projectionTruth{Phases: map[string]*phaseTruth{}}
+		r.gt.Projections[a.Projection] = pt
+	}
+	ph := pt.Phases[a.Phase]
+	if ph == nil {
+		ph = &phaseTruth{ByEventType: map[string]int64{}, LagMs: &stats{}, LagByEventType: map[string]*stats{}}
+		pt.Phases[a.Phase] = ph
+	}
+	if ph.LagByEventType[a.Event.Type] == nil {
+		ph.LagByEventType[a.Event.Type] = &stats{}
+	}
+	ph.LagByEventType[a.Event.Type].add(a.LagMs)
+	j := r.joinFor(a.Event)
+	j.left--
+	if a.Phase == semconv.PhaseLive {
+		j.applies = append(j.applies, applied{projection: a.Projection, end: a.End})
+	}
+	r.settle(a.Event.ID, j)
+	ph.Applies++
+	ph.ByEventType[a.Event.Type]++
+	if a.Err == nil {
+		ph.Applied++
+		ph.FailedAttempts += int64(a.Attempts - 1)
+	} else {
+		ph.FailedAttempts += int64(a.Attempts)
+		if a.DeadLettered {
+			ph.DeadLettered++
+		}
+	}
+	ph.LagMs.add(a.LagMs)
+	r.gt.Lag[a.Phase].add(a.LagMs)
+}
+
+// spanCounter is a SpanProcessor counting ended spans by name, so the ground
+// truth also says how many spans the SDK handed to the exporter.
+type spanCounter struct{ r *recorder }
+
+func (spanCounter) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (c spanCounter) OnEnd(s sdktrace.ReadOnlySpan) {
+	c.r.mu.Lock()
+	c.r.gt.Spans[s.Name()]++
+	c.r.gt.SpansTotal++
+	c.r.mu.Unlock()
+}
+func (spanCounter) Shutdown(context.Context) error   { return nil }
+func (spanCounter) ForceFlush(context.Context) error { return nil }

@@ -1,0 +1,38 @@
+package semconv
+
+import "strings"
+
+// AttrProjectionClockSkew is set (true) by projectionlag when a lag or a
+// consistency delay came out negative and the negative_lag policy is "flag":
+// the value is kept, but the span says its clocks disagree.
+const AttrProjectionClockSkew = "cqrs.projection.clock_skew"
+
+// Values runtimes use for a projection or subscription phase, beyond the
+// canonical PhaseLive / PhaseReplay. eventsource-py's subscription manager
+// reports "catchup" while it reads history and "live" once it tails.
+const (
+	phaseInCatchup    = "catchup"
+	phaseInCatchUp    = "catch_up"
+	phaseInCatchingUp = "catching_up"
+	phaseInRebuild    = "rebuild"
+	phaseInRebuilding = "rebuilding"
+	phaseInReplaying  = "replaying"
+	phaseInHistorical = "historical"
+	phaseInTail       = "tail"
+	phaseInTailing    = "tailing"
+	phaseInRealtime   = "realtime"
+	phaseInCaughtUp   = "caught_up"
+)
+
+// NormalizeProjectionPhase maps a runtime's phase value (case-insensitive)
+// to PhaseLive or PhaseReplay. ok is false for values it does not know.
+func NormalizeProjectionPhase(v string) (phase string, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case PhaseReplay, phaseInCatchup, phaseInCatchUp, phaseInCatchingUp, phaseInRebuild,
+		phaseInRebuilding, phaseInReplaying, phaseInHistorical:
+		return PhaseReplay, true
+	case PhaseLive, phaseInTail, phaseInTailing, phaseInRealtime, phaseInCaughtUp:
+		return PhaseLive, true
+	}
+	return "", false
+}

@@ -1,0 +1,55 @@
+package semconv
+
+// Names used by the embedded eventsource runtime module only. They live here,
+// next to the shared conventions, so no string is repeated across the repo.
+
+// ScopeRuntime is the tracer and meter name of the runtime's own components
+// (stores, repository, buses, checkpoints, DLQ). Seed-000 spans keep the
+// cqrs.write / cqrs.read / cqrs.projection scopes.
+const ScopeRuntime = "github.com/otelcol-es/otelcol-es/eventsource"
+
+// Runtime-only span names.
+const (
+	// SpanSuffixReadAll reads the global log from a position (catch-up).
+	SpanSuffixReadAll = "_event_store.read_all"
+	// SpanProjectionReplay wraps a projection's catch-up / rebuild.
+	SpanProjectionReplay = "eventsource.projection.replay"
+)
+
+// Attribute values written by the runtime.
+const (
+	MessagingSystemInMemory      = "in_memory"
+	DBSystemSQLite               = "sqlite"
+	ProjectionStatusApplied      = "applied"
+	ProjectionStatusFailed       = "failed"
+	ProjectionStatusDeadLettered = "dead_lettered"
+)
+
+// Runtime-only attribute keys.
+const (
+	// AttrESBatchSize is the number of events a read_all call asked for.
+	AttrESBatchSize = "eventsource.batch_size"
+	// AttrESDLQID identifies a dead-letter entry.
+	AttrESDLQID = "eventsource.dlq.id"
+)
+
+// EventApplyFailed is a span event on projection.<name> for each failed attempt.
+const EventApplyFailed = "apply_failed"
+
+// Event metadata keys carrying W3C trace context (the propagator's own names).
+const (
+	MetadataTraceparent = "traceparent"
+	MetadataTracestate  = "tracestate"
+)
+
+// Log record keys added by the runtime's slog handler.
+const (
+	LogKeyTraceID = "trace_id"
+	LogKeySpanID  = "span_id"
+)
+
+// Units of the seed metrics.
+const (
+	UnitMilliseconds = "ms"
+	UnitOne          = "1"
+)

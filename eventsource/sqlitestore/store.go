@@ -1,0 +1,223 @@
+// Package sqlitestore is a SQLite event store (and checkpoint store) for the
+// eventsource runtime, on a file that survives restarts. It uses the pure-Go
+// modernc.org/sqlite driver, so no cgo is needed.
+//
+// It is a separate module so that applications (and the otelcol-es
+// collector) that do not use SQLite do not pull the driver in.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS events (
+	position       INTEGER PRIMARY KEY AUTOINCREMENT,
+	event_id       TEXT    NOT NULL UNIQUE,
+	event_type     TEXT    NOT NULL,
+	aggregate_id   TEXT    NOT NULL,
+	aggregate_type TEXT    NOT NULL,
+	version        INTEGER NOT NULL,
+	timestamp_ns   INTEGER NOT NULL,
+	data           BLOB,
+	metadata       TEXT,
+	UNIQUE (aggregate_id, version)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+	projection TEXT PRIMARY KEY,
+	position   INTEGER NOT NULL
+);`
+
+// Store is an eventsource.EventStore and eventsource.CheckpointStore on a
+// SQLite file. Spans are named sqlite_event_store.*.
+type Store struct {
+	db    *sql.DB
+	instr *eventsource.StoreInstrumentation
+}
+
+var (
+	_ eventsource.EventStore      = (*Store)(nil)
+	_ eventsource.CheckpointStore = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the SQLite database at path.
+func Open(path string, opts ...eventsource.Option) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	// One connection serialises writers, so the version check and the
+	// inserts of an append are atomic without SQLITE_BUSY upgrade deadlocks.
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(schema); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlitestore: creating schema in %s: %w", path, err)
+	}
+	return &Store{db: db, instr: eventsource.NewStoreInstrumentation(
+		semconv.EventStoreSQLite, semconv.DBSystemSQLite, trace.SpanKindClient, opts...)}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// AppendEvents implements eventsource.EventStore.
+func (s *Store) AppendEvents(ctx context.Context, aggregateID, aggregateType string, expectedVersion int64, events []eventsource.Event) ([]eventsource.Event, error) {
+	ctx, span := s.instr.StartAppend(ctx, aggregateID, aggregateType, expectedVersion, len(events))
+	stored, err := s.append(ctx, aggregateID, aggregateType, expectedVersion, events)
+	s.instr.EndAppend(span, stored, err)
+	return stored, err
+}
+
+func (s *Store) append(ctx context.Context, aggregateID, aggregateType string, expectedVersion int64, events []eventsource.Event) (_ []eventsource.Event, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var current int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?`, aggregateID).Scan(&current); err != nil {
+		return nil, err
+	}
+	prepared, err := eventsource.PrepareAppend(ctx, aggregateID, aggregateType, expectedVersion, current, events)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
+		(event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	for i := range prepared {
+		e := &prepared[i]
+		var meta []byte
+		if len(e.Metadata) > 0 {
+			if meta, err = json.Marshal(e.Metadata); err != nil {
+				return nil, err
+			}
+		}
+		res, err := stmt.ExecContext(ctx, e.ID, e.Type, e.AggregateID, e.AggregateType, e.Version,
+			e.Timestamp.UnixNano(), []byte(e.Data), nullString(meta))
+		if err != nil {
+			return nil, err
+		}
+		if e.Position, err = res.LastInsertId(); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return prepared, nil
+}
+
+func nullString(b []byte) sql.NullString {
+	return sql.NullString{String: string(b), Valid: b != nil}
+}
+
+const selectEvents = `SELECT position, event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata FROM events `
+
+func scanEvents(rows *sql.Rows) ([]eventsource.Event, error) {
+	defer rows.Close()
+	var out []eventsource.Event
+	for rows.Next() {
+		var (
+			e    eventsource.Event
+			ts   int64
+			data []byte
+			meta sql.NullString
+		)
+		if err := rows.Scan(&e.Position, &e.ID, &e.Type, &e.AggregateID, &e.AggregateType, &e.Version, &ts, &data, &meta); err != nil {
+			return nil, err
+		}
+		e.Timestamp = time.Unix(0, ts)
+		if len(data) > 0 {
+			e.Data = json.RawMessage(data)
+		}
+		if meta.Valid && meta.String != "" {
+			if err := json.Unmarshal([]byte(meta.String), &e.Metadata); err != nil {
+				return nil, fmt.Errorf("sqlitestore: event %s has bad metadata: %w", e.ID, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// GetEvents implements eventsource.EventStore.
+func (s *Store) GetEvents(ctx context.Context, aggregateID string, fromVersion int64) ([]eventsource.Event, error) {
+	ctx, span := s.instr.StartGet(ctx, aggregateID, fromVersion)
+	out, err := s.query(ctx, selectEvents+`WHERE aggregate_id = ? AND version > ? ORDER BY version`, aggregateID, fromVersion)
+	s.instr.EndGet(span, out, err)
+	return out, err
+}
+
+// ReadAll implements eventsource.EventStore.
+func (s *Store) ReadAll(ctx context.Context, fromPosition int64, limit int) ([]eventsource.Event, error) {
+	ctx, span := s.instr.StartReadAll(ctx, fromPosition, limit)
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	out, err := s.query(ctx, selectEvents+`WHERE position > ? ORDER BY position LIMIT ?`, fromPosition, limit)
+	s.instr.EndReadAll(span, out, err)
+	return out, err
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) ([]eventsource.Event, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanEvents(rows)
+}
+
+// HeadPosition implements eventsource.EventStore.
+func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&head)
+	return head, err
+}
+
+// GetCheckpoint implements eventsource.CheckpointStore.
+func (s *Store) GetCheckpoint(ctx context.Context, projection string) (int64, error) {
+	var pos int64
+	err := s.db.QueryRowContext(ctx, `SELECT position FROM checkpoints WHERE projection = ?`, projection).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return pos, err
+}
+
+// UpdateCheckpoint implements eventsource.CheckpointStore.
+func (s *Store) UpdateCheckpoint(ctx context.Context, projection string, position int64) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO checkpoints (projection, position) VALUES (?, ?)
+		ON CONFLICT (projection) DO UPDATE SET position = excluded.position`, projection, position)
+	return err
+}
+
+// ResetCheckpoint implements eventsource.CheckpointStore.
+func (s *Store) ResetCheckpoint(ctx context.Context, projection string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM checkpoints WHERE projection = ?`, projection)
+	return err
+}

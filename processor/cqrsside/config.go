@@ -1,0 +1,174 @@
+package cqrsside // import "github.com/otelcol-es/otelcol-es/processor/cqrsside"
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
+)
+
+// Values of Config.RulesOrder.
+const (
+	rulesOrderBefore = "before"
+	rulesOrderAfter  = "after"
+)
+
+// Values of Config.HoldSpans.
+const (
+	holdAll               = "all"
+	holdAncestorDependent = "ancestor_dependent"
+	holdNone              = "none"
+)
+
+// Config configures the cqrsside processor.
+type Config struct {
+	// Rules are user classification rules, tried in order; the first match wins.
+	Rules []RuleConfig `mapstructure:"rules"`
+	// RulesOrder decides whether Rules run "before" (default: rules can
+	// override the seed conventions) or "after" the built-in conventions
+	// (rules only classify spans the conventions do not know). A valid
+	// cqrs.side already on the span always wins.
+	RulesOrder string `mapstructure:"rules_order"`
+	// EmitSideSource adds cqrs.side.source (attribute|rule|convention|inherited).
+	EmitSideSource bool `mapstructure:"emit_side_source"`
+	// AncestorWait is how long a span that needs an ancestor's side waits
+	// for that ancestor to arrive in a later batch before it is released
+	// with its fallback side.
+	AncestorWait time.Duration `mapstructure:"ancestor_wait"`
+	// HoldSpans chooses which spans may wait: "all" (spans the seed
+	// conventions mark as ancestor-dependent, and spans no convention knows
+	// whose parent is unknown), "ancestor_dependent" (only the former) or
+	// "none" (nothing waits; cross-batch inheritance then needs the parent
+	// to arrive first).
+	HoldSpans string `mapstructure:"hold_spans"`
+	// MaxHeldSpans bounds the wait buffer; when full, the oldest held span
+	// is released early with its fallback side. Spans are never dropped.
+	MaxHeldSpans int `mapstructure:"max_held_spans"`
+	// AncestorCache remembers the side of recent spans so a child arriving
+	// in a later batch than its parent still inherits.
+	AncestorCache AncestorCacheConfig `mapstructure:"ancestor_cache"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// AncestorCacheConfig bounds the span id -> side cache.
+type AncestorCacheConfig struct {
+	// MaxEntries is the most span ids remembered; the oldest is evicted first.
+	MaxEntries int `mapstructure:"max_entries"`
+	// TTL is how long a span's side is remembered.
+	TTL time.Duration `mapstructure:"ttl"`
+}
+
+// RuleConfig is one user rule. Every matcher that is set must match.
+type RuleConfig struct {
+	// Name matches the span name exactly.
+	Name string `mapstructure:"name"`
+	// NamePrefix matches the start of the span name.
+	NamePrefix string `mapstructure:"name_prefix"`
+	// NameRegexp matches the span name (RE2). A named group "type", e.g.
+	// `^handle_(?P<type>\w+)$`, supplies the type.
+	NameRegexp string `mapstructure:"name_regexp"`
+	// SpanKind is one of internal, server, client, producer, consumer.
+	SpanKind string `mapstructure:"span_kind"`
+	// ScopeName matches the instrumentation scope (tracer) name exactly.
+	ScopeName string `mapstructure:"scope_name"`
+	// ResourceAttributes must all be present (and equal, when value is set).
+	ResourceAttributes []AttributeMatch `mapstructure:"resource_attributes"`
+	// Attributes are span attributes that must all be present (and equal).
+	Attributes []AttributeMatch `mapstructure:"attributes"`
+	// Side is write, read or projection.
+	Side string `mapstructure:"side"`
+	// Type is the command type (write), query type (read) or projection
+	// name (projection) to set; the regexp's "type" capture takes precedence.
+	Type string `mapstructure:"type"`
+}
+
+// AttributeMatch matches an attribute by key, and by value when Value is set.
+type AttributeMatch struct {
+	Key   string  `mapstructure:"key"`
+	Value *string `mapstructure:"value"`
+}
+
+var spanKinds = map[string]ptrace.SpanKind{
+	"internal": ptrace.SpanKindInternal,
+	"server":   ptrace.SpanKindServer,
+	"client":   ptrace.SpanKindClient,
+	"producer": ptrace.SpanKindProducer,
+	"consumer": ptrace.SpanKindConsumer,
+}
+
+// Validate checks the configuration; errors name the field and the fix.
+func (cfg *Config) Validate() error {
+	var errs []error
+	switch cfg.RulesOrder {
+	case rulesOrderBefore, rulesOrderAfter:
+	default:
+		errs = append(errs, fmt.Errorf("rules_order: %q is not valid, use %q or %q", cfg.RulesOrder, rulesOrderBefore, rulesOrderAfter))
+	}
+	switch cfg.HoldSpans {
+	case holdAll, holdAncestorDependent, holdNone:
+	default:
+		errs = append(errs, fmt.Errorf("hold_spans: %q is not valid, use %q, %q or %q", cfg.HoldSpans, holdAll, holdAncestorDependent, holdNone))
+	}
+	if cfg.AncestorWait <= 0 && cfg.HoldSpans != holdNone {
+		errs = append(errs, fmt.Errorf("ancestor_wait: must be positive (e.g. 6s), or set hold_spans: %s", holdNone))
+	}
+	if cfg.MaxHeldSpans <= 0 && cfg.HoldSpans != holdNone {
+		errs = append(errs, fmt.Errorf("max_held_spans: must be positive (e.g. 10000), or set hold_spans: %s", holdNone))
+	}
+	if cfg.AncestorCache.MaxEntries <= 0 {
+		errs = append(errs, errors.New("ancestor_cache.max_entries: must be positive (e.g. 100000)"))
+	}
+	if cfg.AncestorCache.TTL <= 0 {
+		errs = append(errs, errors.New("ancestor_cache.ttl: must be positive (e.g. 30s)"))
+	}
+	if _, err := cfg.ruleSpecs(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// ruleSpecs converts and compiles the rules; the compiled form is what the
+// processor uses, so Validate and start-up share one code path.
+func (cfg *Config) ruleSpecs() (*matcher.Rules, error) {
+	specs := make([]matcher.RuleSpec, 0, len(cfg.Rules))
+	for i, r := range cfg.Rules {
+		side, ok := matcher.ParseSide(r.Side)
+		if !ok || side == matcher.SideNone {
+			return nil, fmt.Errorf("rules[%d].side: %q is not valid, use write, read or projection", i, r.Side)
+		}
+		kind := ptrace.SpanKindUnspecified
+		if r.SpanKind != "" {
+			k, ok := spanKinds[strings.ToLower(r.SpanKind)]
+			if !ok {
+				return nil, fmt.Errorf("rules[%d].span_kind: %q is not valid, use internal, server, client, producer or consumer", i, r.SpanKind)
+			}
+			kind = k
+		}
+		specs = append(specs, matcher.RuleSpec{
+			Name:          r.Name,
+			NamePrefix:    r.NamePrefix,
+			NameRegexp:    r.NameRegexp,
+			SpanKind:      kind,
+			ScopeName:     r.ScopeName,
+			ResourceAttrs: attrSpecs(r.ResourceAttributes),
+			Attrs:         attrSpecs(r.Attributes),
+			Side:          side,
+			Type:          r.Type,
+		})
+	}
+	return matcher.CompileRules(specs)
+}
+
+func attrSpecs(in []AttributeMatch) []matcher.AttrSpec {
+	out := make([]matcher.AttrSpec, 0, len(in))
+	for _, a := range in {
+		out = append(out, matcher.AttrSpec{Key: a.Key, Value: a.Value})
+	}
+	return out
+}

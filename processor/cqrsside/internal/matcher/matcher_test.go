@@ -1,0 +1,184 @@
+package matcher
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+)
+
+func TestBuiltinSeedNames(t *testing.T) {
+	self := func(s Side) Convention { return Convention{Kind: KindSelf, Side: s} }
+	anc := Convention{Kind: KindAncestor, Side: SideRead}
+	tests := map[string]Convention{
+		// seed 000
+		"command.PlaceOrder":       {Kind: KindSelf, Side: SideWrite, Role: RoleCommand, TypeName: "PlaceOrder"},
+		"query.GetOrder":           {Kind: KindSelf, Side: SideRead, Role: RoleQuery, TypeName: "GetOrder"},
+		"projection.order_summary": {Kind: KindSelf, Side: SideProjection, Role: RoleProjection, TypeName: "order_summary"},
+		// seed 001
+		semconv.SpanRepositorySave:             self(SideWrite),
+		semconv.SpanRepositorySnapshot:         self(SideWrite),
+		semconv.SpanRepositoryLoad:             anc,
+		semconv.SpanRepositoryExists:           anc,
+		semconv.SpanCheckpointGet:              self(SideProjection),
+		semconv.SpanCheckpointUpdate:           self(SideProjection),
+		semconv.SpanCheckpointReset:            self(SideProjection),
+		semconv.SpanDLQAdd:                     self(SideProjection),
+		semconv.SpanDLQGet:                     self(SideProjection),
+		semconv.SpanDLQResolve:                 self(SideProjection),
+		semconv.SpanDLQRetry:                   self(SideProjection),
+		semconv.SpanOutboxAdd:                  self(SideWrite),
+		semconv.SpanOutboxGetPending:           self(SideWrite),
+		semconv.SpanOutboxMarkPublished:        self(SideWrite),
+		semconv.SpanBusPublish:                 self(SideWrite),
+		semconv.SpanBusConsume:                 self(SideProjection),
+		semconv.SpanBusProcess:                 self(SideProjection),
+		semconv.SpanBusDispatch:                self(SideProjection),
+		semconv.SpanBusHandle:                  self(SideProjection),
+		semconv.SpanSnapshotSave:               anc,
+		semconv.SpanSnapshotGet:                anc,
+		semconv.SpanSnapshotDelete:             anc,
+		semconv.SpanSnapshotExists:             anc,
+		semconv.SpanProjectionHandle:           self(SideProjection),
+		semconv.SpanProjectionHandler:          self(SideProjection),
+		"sqlite_event_store.append_events":     self(SideWrite),
+		"postgresql_event_store.append_events": self(SideWrite),
+		"in_memory_event_store.append_events":  self(SideWrite),
+		"sqlite_event_store.get_events":        anc,
+		"postgresql_event_store.get_events":    anc,
+		"in_memory_event_store.get_events":     anc,
+		// not conventions
+		"":                          {},
+		"command.":                  {},
+		"_event_store.get_events":   {},
+		"eventsource.event_bus.foo": {},
+		"HTTP GET":                  {},
+	}
+	for name, want := range tests {
+		assert.Equal(t, want, Builtin(name), name)
+	}
+	assert.Equal(t, SideWrite, BuiltinScope(semconv.ScopeWrite))
+	assert.Equal(t, SideRead, BuiltinScope(semconv.ScopeRead))
+	assert.Equal(t, SideProjection, BuiltinScope(semconv.ScopeProjection))
+	assert.Equal(t, SideNone, BuiltinScope("cqrs.writer"))
+}
+
+func TestParseSide(t *testing.T) {
+	for in, want := range map[string]Side{"write": SideWrite, "READ": SideRead, "Projection": SideProjection} {
+		got, ok := ParseSide(in)
+		assert.True(t, ok)
+		assert.Equal(t, want, got)
+		assert.Equal(t, want, mustParse(t, got.String()))
+	}
+	for _, in := range []string{"", "writes", "none"} {
+		_, ok := ParseSide(in)
+		assert.False(t, ok, in)
+	}
+}
+
+func mustParse(t *testing.T, s string) Side {
+	got, ok := ParseSide(s)
+	require.True(t, ok)
+	return got
+}
+
+func strp(s string) *string { return &s }
+
+func testSpan(name string, kind ptrace.SpanKind, attrs map[string]any) ptrace.Span {
+	s := ptrace.NewSpan()
+	s.SetName(name)
+	s.SetKind(kind)
+	_ = s.Attributes().FromRaw(attrs)
+	return s
+}
+
+func TestRulesMatch(t *testing.T) {
+	rs, err := CompileRules([]RuleSpec{
+		{Name: "exact", Side: SideRead, Type: "E"},
+		{NamePrefix: "pre.", SpanKind: ptrace.SpanKindServer, Side: SideWrite},
+		{NameRegexp: `^handle_(?P<type>\w+)$`, Side: SideProjection},
+		{NameRegexp: `^plain_`, Side: SideRead, Type: "static"},
+		{ScopeName: "sc", ResourceAttrs: []AttrSpec{{Key: "service.name", Value: strp("svc")}}, Side: SideWrite},
+		{Attrs: []AttrSpec{{Key: "flag", Value: strp("true")}, {Key: "n", Value: strp("1.5")}, {Key: "present"}}, Side: SideRead},
+		{Name: "exact", Side: SideWrite}, // shadowed by rule 0
+	})
+	require.NoError(t, err)
+	res := pcommon.NewResource()
+	res.Attributes().PutStr("service.name", "svc")
+	scope := pcommon.NewInstrumentationScope()
+	scope.SetName("sc")
+	other := pcommon.NewInstrumentationScope()
+
+	tests := []struct {
+		span  ptrace.Span
+		scope pcommon.InstrumentationScope
+		side  Side
+		typ   string
+	}{
+		{testSpan("exact", 0, nil), other, SideRead, "E"},
+		{testSpan("pre.x", ptrace.SpanKindServer, nil), other, SideWrite, ""},
+		{testSpan("pre.x", ptrace.SpanKindClient, nil), other, SideNone, ""},
+		{testSpan("handle_Order", 0, nil), other, SideProjection, "Order"},
+		{testSpan("plain_x", 0, nil), other, SideRead, "static"},
+		{testSpan("any", 0, nil), scope, SideWrite, ""},
+		{testSpan("any", 0, map[string]any{"flag": true, "n": 1.5, "present": map[string]any{}}), other, SideRead, ""},
+		{testSpan("any", 0, map[string]any{"flag": "true", "n": "1.5", "present": 1}), other, SideRead, ""},
+		{testSpan("any", 0, map[string]any{"flag": false, "n": 1.5, "present": 1}), other, SideNone, ""},
+		{testSpan("any", 0, map[string]any{"flag": true, "n": 1.5}), other, SideNone, ""},
+	}
+	for i, tt := range tests {
+		side, typ, ok := rs.Match(tt.span, tt.scope, res)
+		assert.Equal(t, tt.side != SideNone, ok, i)
+		assert.Equal(t, tt.side, side, i)
+		assert.Equal(t, tt.typ, typ, i)
+	}
+
+	var none *Rules
+	_, _, ok := none.Match(testSpan("x", 0, nil), other, res)
+	assert.False(t, ok)
+}
+
+func TestCompileRulesErrors(t *testing.T) {
+	for want, specs := range map[string][]RuleSpec{
+		"rules[1].name_regexp: error parsing regexp":       {{Name: "a", Side: SideRead}, {NameRegexp: "(", Side: SideRead}},
+		"rules[0].side: must be one of":                    {{Name: "a"}},
+		"rules[0]: set at most one of":                     {{Name: "a", NameRegexp: "a", Side: SideRead}},
+		"rules[0]: needs at least one of":                  {{Side: SideRead}},
+		"rules[0].resource_attributes[0].key: must not be": {{ResourceAttrs: []AttrSpec{{Key: " "}}, Side: SideRead}},
+	} {
+		_, err := CompileRules(specs)
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+func TestMatchingDoesNotAllocate(t *testing.T) {
+	rs, err := CompileRules([]RuleSpec{
+		{Name: "exact", Side: SideRead},
+		{NamePrefix: "pre.", Side: SideWrite},
+		{NameRegexp: `^re_`, Side: SideRead},
+	})
+	require.NoError(t, err)
+	span := testSpan("pre.thing", 0, map[string]any{"a": "b"})
+	scope := pcommon.NewInstrumentationScope()
+	res := pcommon.NewResource()
+	names := []string{"command.PlaceOrder", "sqlite_event_store.get_events", semconv.SpanBusHandle, "HTTP GET"}
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, n := range names {
+			_ = Builtin(n)
+		}
+		_, _, _ = rs.Match(span, scope, res)
+	})
+	assert.Zero(t, allocs)
+}
+
+func BenchmarkBuiltin(b *testing.B) {
+	names := []string{"command.PlaceOrder", "sqlite_event_store.get_events", semconv.SpanBusHandle, "HTTP GET", semconv.SpanCheckpointUpdate}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = Builtin(names[i%len(names)])
+	}
+}

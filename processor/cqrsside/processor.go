@@ -1,0 +1,497 @@
+package cqrsside // import "github.com/otelcol-es/otelcol-es/processor/cqrsside"
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/cache"
+	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
+	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/metadata"
+)
+
+type cqrsProcessor struct {
+	logger      *zap.Logger
+	next        consumer.Traces
+	clock       clockwork.Clock
+	tel         *telemetry
+	rules       *matcher.Rules
+	rulesBefore bool
+	emitSource  bool
+	hold        string
+	wait        time.Duration
+	maxHeld     int
+
+	scratch sync.Pool // *batch, reused so the hot path does not allocate
+
+	// mu guards the state shared across batches.
+	mu    sync.Mutex
+	cache *cache.Cache
+	held  heldBuffer
+	work  []workItem
+	// heldGauge mirrors held.live for the async gauge without taking mu.
+	heldGauge atomic.Int64
+
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	started bool
+}
+
+type workItem struct {
+	id   pcommon.SpanID
+	side matcher.Side
+}
+
+func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clock clockwork.Clock) (*cqrsProcessor, error) {
+	rules, err := cfg.ruleSpecs()
+	if err != nil {
+		return nil, err
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := &cqrsProcessor{
+		logger:      set.Logger,
+		next:        next,
+		clock:       clock,
+		tel:         newTelemetry(tb),
+		rules:       rules,
+		rulesBefore: cfg.RulesOrder != rulesOrderAfter,
+		emitSource:  cfg.EmitSideSource,
+		hold:        cfg.HoldSpans,
+		wait:        cfg.AncestorWait,
+		maxHeld:     cfg.MaxHeldSpans,
+		cache:       cache.New(cfg.AncestorCache.MaxEntries, cfg.AncestorCache.TTL),
+		held:        heldBuffer{byParent: map[pcommon.SpanID][]*heldSpan{}},
+		wake:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	p.scratch.New = func() any { return &batch{index: map[pcommon.SpanID]int32{}} }
+	err = tb.RegisterProcessorCqrssideHeldSpansCallback(func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(p.heldGauge.Load())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *cqrsProcessor) start(context.Context, component.Host) error {
+	if p.hold != holdNone {
+		p.started = true
+		go p.releaseLoop()
+	}
+	return nil
+}
+
+// shutdown stops the release loop and releases every held span with its
+// fallback side: nothing is lost.
+func (p *cqrsProcessor) shutdown(ctx context.Context) error {
+	if p.started {
+		close(p.stop)
+		<-p.done
+		p.started = false
+	}
+	var c counts
+	var rel releaser
+	p.mu.Lock()
+	now := p.clock.Now()
+	for h := p.held.oldest(); h != nil; h = p.held.oldest() {
+		p.held.take(h)
+		c.early[earlyShutdown]++
+		p.releaseHeld(h, h.fallback, srcConvention, now, &rel, &c)
+	}
+	p.heldGauge.Store(int64(p.held.live))
+	p.mu.Unlock()
+	p.tel.record(ctx, &c)
+	var err error
+	if !rel.empty() {
+		err = p.next.ConsumeTraces(ctx, rel.out)
+	}
+	p.tel.tb.Shutdown()
+	return err
+}
+
+// releaseLoop releases held spans when their wait ends. It sleeps on a
+// timer set to the oldest deadline (exact, no polling tick) and on wake
+// when the buffer goes from empty to non-empty.
+func (p *cqrsProcessor) releaseLoop() {
+	defer close(p.done)
+	for {
+		p.mu.Lock()
+		h := p.held.oldest()
+		var deadline int64
+		if h != nil {
+			deadline = h.deadline
+		}
+		p.mu.Unlock()
+		if h == nil {
+			select {
+			case <-p.wake:
+				continue
+			case <-p.stop:
+				return
+			}
+		}
+		if d := time.Duration(deadline - p.clock.Now().UnixNano()); d > 0 {
+			t := p.clock.NewTimer(d)
+			select {
+			case <-t.Chan():
+			case <-p.stop:
+				t.Stop()
+				return
+			}
+		}
+		p.releaseExpired(context.Background())
+	}
+}
+
+// releaseExpired releases every held span whose wait has ended, with its
+// fallback side, and sends them on.
+func (p *cqrsProcessor) releaseExpired(ctx context.Context) {
+	var c counts
+	var rel releaser
+	p.mu.Lock()
+	now := p.clock.Now()
+	nowNanos := now.UnixNano()
+	for h := p.held.oldest(); h != nil && h.deadline <= nowNanos; h = p.held.oldest() {
+		p.held.take(h)
+		c.timeout++
+		p.releaseHeld(h, h.fallback, srcConvention, now, &rel, &c)
+	}
+	p.heldGauge.Store(int64(p.held.live))
+	p.mu.Unlock()
+	p.tel.record(ctx, &c)
+	if !rel.empty() {
+		if err := p.next.ConsumeTraces(ctx, rel.out); err != nil {
+			p.logger.Warn("Failed to send spans released after waiting for an ancestor", zap.Error(err))
+		}
+	}
+}
+
+// releaseHeld gives h its side, remembers it and releases, in cascade, the
+// spans that were waiting for h. mu must be held.
+func (p *cqrsProcessor) releaseHeld(h *heldSpan, side matcher.Side, src source, now time.Time, rel *releaser, c *counts) {
+	if side == matcher.SideNone {
+		src = srcNone
+	}
+	p.applyInherited(h.span, side, src, c)
+	c.evictCapacity += int64(p.cache.Put(h.id, uint8(side), now))
+	rel.add(h)
+	p.releaseChildren(h.id, side, now, rel, c)
+}
+
+// releaseChildren releases the held descendants of a span that just got
+// its final side. An explicit stack keeps deep chains off the Go stack;
+// each held span is taken once, so parent-id cycles end. mu must be held.
+func (p *cqrsProcessor) releaseChildren(id pcommon.SpanID, side matcher.Side, now time.Time, rel *releaser, c *counts) {
+	if p.held.live == 0 {
+		return
+	}
+	work := append(p.work[:0], workItem{id: id, side: side})
+	for len(work) > 0 {
+		it := work[len(work)-1]
+		work = work[:len(work)-1]
+		for _, h := range p.held.takeChildren(it.id) {
+			s, src := it.side, srcInherited
+			if s == matcher.SideNone {
+				s, src = h.fallback, srcConvention
+			} else {
+				c.inheritedLate++
+			}
+			if s == matcher.SideNone {
+				src = srcNone
+			}
+			p.applyInherited(h.span, s, src, c)
+			c.evictCapacity += int64(p.cache.Put(h.id, uint8(s), now))
+			rel.add(h)
+			work = append(work, workItem{id: h.id, side: s})
+		}
+	}
+	p.work = work[:0]
+}
+
+// Entry states while a batch is resolved.
+const (
+	stDone     uint8 = iota // side final (maybe SideNone)
+	stPending               // needs an ancestor
+	stVisiting              // on the current resolution path
+	stHold                  // waits for an ancestor from a later batch
+)
+
+type entry struct {
+	span   ptrace.Span
+	rs, ss int32
+	id     pcommon.SpanID
+	parent pcommon.SpanID
+	v      verdict
+	state  uint8
+	side   matcher.Side
+	// indexed: this entry owns its span id in batch.index (ids are
+	// non-empty and first seen here).
+	indexed bool
+}
+
+// batch is the per-call scratch space, pooled.
+type batch struct {
+	entries []entry
+	index   map[pcommon.SpanID]int32
+	pending []int32
+	path    []int32
+	held    int
+	c       counts
+}
+
+func (b *batch) reset() {
+	clear(b.entries) // drop references to pdata
+	b.entries = b.entries[:0]
+	clear(b.index)
+	b.pending = b.pending[:0]
+	b.path = b.path[:0]
+	b.held = 0
+	b.c.reset()
+}
+
+func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	b := p.scratch.Get().(*batch)
+	defer func() {
+		b.reset()
+		p.scratch.Put(b)
+	}()
+
+	// Pass 1, lock-free: every span classifies itself if it can.
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				idx := int32(len(b.entries))
+				b.entries = append(b.entries, entry{
+					span: span, rs: int32(i), ss: int32(j),
+					id: span.SpanID(), parent: span.ParentSpanID(),
+				})
+				e := &b.entries[idx]
+				e.v = p.classifySelf(span, ss.Scope(), rs.Resource(), &b.c)
+				if e.v.ancestor {
+					e.state = stPending
+					b.pending = append(b.pending, idx)
+				} else {
+					e.state = stDone
+					e.side = e.v.side
+					p.applySelf(span, &e.v, &b.c)
+				}
+				if e.id.IsEmpty() {
+					b.c.invalid[invalidSpanID]++
+					continue
+				}
+				if e.parent == e.id {
+					// A span cannot be its own parent; treat it as a root.
+					b.c.invalid[invalidParentCycle]++
+					e.parent = pcommon.SpanID{}
+				}
+				if _, dup := b.index[e.id]; dup {
+					b.c.invalid[invalidSpanID]++
+					continue
+				}
+				b.index[e.id] = idx
+				e.indexed = true
+			}
+		}
+	}
+
+	// Pass 2: inheritance, the cache and the held buffer.
+	var rel releaser
+	now := p.clock.Now()
+	p.mu.Lock()
+	b.c.evictExpired += int64(p.cache.Expire(now))
+	for _, idx := range b.pending {
+		if b.entries[idx].state == stPending {
+			p.resolve(b, idx, now)
+		}
+	}
+	heldBefore := p.held.live
+	for idx := range b.entries {
+		e := &b.entries[idx]
+		switch e.state {
+		case stDone:
+			if !e.indexed {
+				continue
+			}
+			b.c.evictCapacity += int64(p.cache.Put(e.id, uint8(e.side), now))
+			p.releaseChildren(e.id, e.side, now, &rel, &b.c)
+		case stHold:
+			b.held++
+		}
+	}
+	if b.held > 0 {
+		p.holdSpans(td, b, now)
+	}
+	for p.held.live > p.maxHeld {
+		h := p.held.oldest()
+		p.held.take(h)
+		b.c.early[earlyBufferFull]++
+		p.releaseHeld(h, h.fallback, srcConvention, now, &rel, &b.c)
+	}
+	p.heldGauge.Store(int64(p.held.live))
+	wake := heldBefore == 0 && p.held.live > 0
+	p.mu.Unlock()
+	if wake {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	p.tel.record(ctx, &b.c)
+
+	if b.held > 0 {
+		removeMoved(td, b)
+	}
+	if !rel.empty() {
+		rel.out.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	if td.ResourceSpans().Len() == 0 && b.held > 0 {
+		// Everything is waiting; sending an empty batch would be noise.
+		return td, processorhelper.ErrSkipProcessingData
+	}
+	return td, nil
+}
+
+// resolve decides the side of pending span i by walking up its parents in
+// the batch, then the cache. Spans on the path get the nearest classified
+// ancestor's side, else their fallback; if the walk ends at a parent not
+// seen yet, they wait (when allowed). mu must be held.
+func (p *cqrsProcessor) resolve(b *batch, i int32, now time.Time) {
+	path := b.path[:0]
+	known, side := false, matcher.SideNone
+	j := i
+walk:
+	for {
+		e := &b.entries[j]
+		e.state = stVisiting
+		path = append(path, j)
+		if e.parent.IsEmpty() {
+			known = true
+			break
+		}
+		if pi, ok := b.index[e.parent]; ok {
+			pe := &b.entries[pi]
+			switch pe.state {
+			case stDone:
+				known, side = true, pe.side
+				break walk
+			case stHold:
+				break walk
+			case stVisiting:
+				b.c.invalid[invalidParentCycle]++
+				known = true
+				break walk
+			case stPending:
+				j = pi
+				continue
+			}
+		}
+		if v, ok := p.cache.Get(e.parent, now); ok {
+			known, side = true, matcher.Side(v)
+		}
+		break
+	}
+	for k := len(path) - 1; k >= 0; k-- {
+		e := &b.entries[path[k]]
+		switch {
+		case known && side != matcher.SideNone:
+			e.state, e.side = stDone, side
+			p.applyInherited(e.span, side, srcInherited, &b.c)
+		case !known && e.v.holdable:
+			e.state = stHold
+			continue // side stays unknown for the spans below
+		default:
+			e.state, e.side = stDone, e.v.fallback
+			src := srcConvention
+			if e.side == matcher.SideNone {
+				src = srcNone
+			}
+			p.applyInherited(e.span, e.side, src, &b.c)
+		}
+		known, side = true, e.side
+	}
+	b.path = path
+}
+
+// holdSpans moves the spans in state stHold out of td into the held
+// buffer. mu must be held.
+func (p *cqrsProcessor) holdSpans(td ptrace.Traces, b *batch, now time.Time) {
+	deadline := now.Add(p.wait).UnixNano()
+	var o *origin
+	lastRS, lastSS := int32(-1), int32(-1)
+	rss := td.ResourceSpans()
+	for idx := range b.entries {
+		e := &b.entries[idx]
+		if e.state != stHold {
+			continue
+		}
+		if e.rs != lastRS || e.ss != lastSS {
+			rs := rss.At(int(e.rs))
+			o = newOrigin(rs, rs.ScopeSpans().At(int(e.ss)))
+			lastRS, lastSS = e.rs, e.ss
+		}
+		h := &heldSpan{
+			span:     ptrace.NewSpan(),
+			origin:   o,
+			id:       e.id,
+			parent:   e.parent,
+			fallback: e.v.fallback,
+			deadline: deadline,
+		}
+		e.span.MoveTo(h.span)
+		p.held.add(h)
+	}
+}
+
+// removeMoved drops the spans moved to the held buffer from td, then the
+// ScopeSpans and ResourceSpans this left empty.
+func removeMoved(td ptrace.Traces, b *batch) {
+	n := 0
+	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		if n >= len(b.entries) {
+			return false
+		}
+		moved := false
+		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
+			spans := ss.Spans()
+			if spans.Len() == 0 {
+				return false
+			}
+			any := false
+			spans.RemoveIf(func(ptrace.Span) bool {
+				h := b.entries[n].state == stHold
+				n++
+				any = any || h
+				return h
+			})
+			if any {
+				moved = true
+			}
+			return any && spans.Len() == 0
+		})
+		return moved && rs.ScopeSpans().Len() == 0
+	})
+}

@@ -1,0 +1,159 @@
+package cqrsside // import "github.com/otelcol-es/otelcol-es/processor/cqrsside"
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
+	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/metadata"
+)
+
+// source is why a span got its side.
+type source uint8
+
+const (
+	srcNone source = iota
+	srcAttribute
+	srcRule
+	srcConvention
+	srcInherited
+	numSources
+)
+
+func (s source) String() string {
+	switch s {
+	case srcAttribute:
+		return semconv.SideSourceAttribute
+	case srcRule:
+		return semconv.SideSourceRule
+	case srcConvention:
+		return semconv.SideSourceConvention
+	case srcInherited:
+		return semconv.SideSourceInherited
+	}
+	return ""
+}
+
+const numSides = int(matcher.SideProjection) + 1
+
+// Reasons for processor_cqrsside_invalid_input.
+type invalidReason uint8
+
+const (
+	invalidSideType invalidReason = iota
+	invalidSideValue
+	invalidTypeAttr
+	invalidTypeTooLong
+	invalidSpanID
+	invalidParentCycle
+	numInvalid
+)
+
+var invalidNames = [numInvalid]string{
+	invalidSideType:    "side_not_string",
+	invalidSideValue:   "side_unknown_value",
+	invalidTypeAttr:    "type_attribute_not_string",
+	invalidTypeTooLong: "type_name_too_long",
+	invalidSpanID:      "duplicate_or_empty_span_id",
+	invalidParentCycle: "parent_cycle",
+}
+
+// Reasons for processor_cqrsside_spans_held_early_release.
+const (
+	earlyBufferFull = iota
+	earlyShutdown
+	numEarly
+)
+
+var earlyNames = [numEarly]string{earlyBufferFull: "buffer_full", earlyShutdown: "shutdown"}
+
+// counts accumulates one batch's (or one release's) telemetry so that the
+// instruments are touched once per batch, not once per span.
+type counts struct {
+	classified    [numSides][numSources]int64
+	unclassified  int64
+	invalid       [numInvalid]int64
+	inheritedLate int64
+	timeout       int64
+	early         [numEarly]int64
+	evictCapacity int64
+	evictExpired  int64
+}
+
+func (c *counts) reset() { *c = counts{} }
+
+func (c *counts) side(s matcher.Side, src source) {
+	if s == matcher.SideNone {
+		c.unclassified++
+		return
+	}
+	c.classified[s][src]++
+}
+
+// telemetry holds the instruments and the precomputed attribute options,
+// so recording allocates nothing.
+type telemetry struct {
+	tb            *metadata.TelemetryBuilder
+	classifiedOpt [numSides][numSources]metric.AddOption
+	invalidOpt    [numInvalid]metric.AddOption
+	earlyOpt      [numEarly]metric.AddOption
+	capacityOpt   metric.AddOption
+	expiredOpt    metric.AddOption
+}
+
+func newTelemetry(tb *metadata.TelemetryBuilder) *telemetry {
+	t := &telemetry{tb: tb}
+	for s := matcher.SideWrite; int(s) < numSides; s++ {
+		for src := srcAttribute; src < numSources; src++ {
+			t.classifiedOpt[s][src] = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("side", s.String()), attribute.String("source", src.String())))
+		}
+	}
+	for i := range invalidNames {
+		t.invalidOpt[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidNames[i])))
+	}
+	for i := range earlyNames {
+		t.earlyOpt[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", earlyNames[i])))
+	}
+	t.capacityOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "capacity")))
+	t.expiredOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "expired")))
+	return t
+}
+
+func (t *telemetry) record(ctx context.Context, c *counts) {
+	for s := range c.classified {
+		for src, n := range c.classified[s] {
+			if n > 0 {
+				t.tb.ProcessorCqrssideSpansClassified.Add(ctx, n, t.classifiedOpt[s][src])
+			}
+		}
+	}
+	if c.unclassified > 0 {
+		t.tb.ProcessorCqrssideSpansUnclassified.Add(ctx, c.unclassified)
+	}
+	for i, n := range c.invalid {
+		if n > 0 {
+			t.tb.ProcessorCqrssideInvalidInput.Add(ctx, n, t.invalidOpt[i])
+		}
+	}
+	if c.inheritedLate > 0 {
+		t.tb.ProcessorCqrssideSpansInheritedLate.Add(ctx, c.inheritedLate)
+	}
+	if c.timeout > 0 {
+		t.tb.ProcessorCqrssideSpansHeldTimeout.Add(ctx, c.timeout)
+	}
+	for i, n := range c.early {
+		if n > 0 {
+			t.tb.ProcessorCqrssideSpansHeldEarlyRelease.Add(ctx, n, t.earlyOpt[i])
+		}
+	}
+	if c.evictCapacity > 0 {
+		t.tb.ProcessorCqrssideCacheEvictions.Add(ctx, c.evictCapacity, t.capacityOpt)
+	}
+	if c.evictExpired > 0 {
+		t.tb.ProcessorCqrssideCacheEvictions.Add(ctx, c.evictExpired, t.expiredOpt)
+	}
+}

@@ -1,0 +1,64 @@
+package projectionlag // import "github.com/otelcol-es/otelcol-es/processor/projectionlag"
+
+import (
+	"context"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/metadata"
+)
+
+// NewFactory returns the projectionlag processor factory.
+func NewFactory() processor.Factory {
+	return processor.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		processor.WithTraces(createTraces, metadata.TracesStability),
+	)
+}
+
+// createDefaultConfig holds every default in one place.
+func createDefaultConfig() component.Config {
+	return &Config{
+		EventTimestampKeys: []string{semconv.AttrESEventTimestamp, semconv.AttrEventTimestamp},
+		FutureTolerance:    time.Minute,
+		NegativeLag:        negativeLagClamp,
+		Link: linkConfig{
+			Enabled:                 true,
+			MaxProducers:            100_000,
+			TTL:                     2 * time.Minute,
+			Wait:                    5 * time.Second,
+			MaxHeld:                 10_000,
+			HoldForConsistencyDelay: true,
+			MaxCommandTypes:         10_000,
+			MaxDepth:                16,
+		},
+		Positions: positionsConfig{
+			HeadKeyAttributes: []string{semconv.AttrServiceName, semconv.AttrDBName},
+			MaxHeads:          1_000,
+			MaxProjections:    10_000,
+		},
+		Phase: phaseConfig{
+			Keys:                  []string{semconv.AttrESPhase, semconv.AttrSubscriptionPhase},
+			ReplayPositionsBehind: 1_000,
+		},
+	}
+}
+
+func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	p, err := newProcessor(set, cfg.(*Config), next, clockwork.NewRealClock())
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(p.start),
+		processorhelper.WithShutdown(p.shutdown),
+	)
+}

@@ -1,0 +1,364 @@
+package projectionlag
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+)
+
+// writeSide builds seed 000's write side: command ⊃ save ⊃ append, all in trace 1.
+func writeSide(b *batch) {
+	b.command(tid(1), sid(1), "PlaceOrder", ms(0), ms(50))
+	b.write(semconv.SpanRepositorySave, tid(1), sid(2), sid(1), ms(5), ms(40), nil)
+	b.write("sqlite_event_store.append_events", tid(1), sid(3), sid(2), ms(10), ms(30),
+		map[string]any{semconv.AttrESPosition: 7})
+}
+
+// linkedApply is a projection span in its own trace, linked to the append span.
+func linkedApply(b *batch, attrs map[string]any) ptrace.Span {
+	s := b.apply(tid(2), sid(10), pcommon.SpanID{}, "orders_view", ms(100), ms(120), attrs)
+	link(s, tid(1), sid(3))
+	return s
+}
+
+func TestLink_ProducerFirst(t *testing.T) {
+	h := newHarness(t, nil)
+	w := newBatch("orders")
+	writeSide(w)
+	h.consume(w.td)
+	r := newBatch("views")
+	linkedApply(r, nil)
+	h.consume(r.td)
+
+	s := h.one("projection.orders_view")
+	assert.Equal(t, 70.0, attr(t, s, semconv.AttrProjectionLagMs).Double(), "apply start 100 - append end 30")
+	assert.Equal(t, semconv.LagSourceLink, attr(t, s, semconv.AttrProjectionLagSource).Str())
+	assert.Equal(t, 70.0, attr(t, s, semconv.AttrConsistencyDelayMs).Double(), "apply end 120 - command end 50")
+	assert.Equal(t, "PlaceOrder", attr(t, s, semconv.AttrCommandType).Str())
+	assert.Equal(t, int64(1), h.counter("link_pairs"))
+	assert.Equal(t, int64(0), h.counter("link_unmatched"))
+}
+
+func TestLink_ProjectionFirst(t *testing.T) {
+	h := newHarness(t, nil)
+	r := newBatch("views")
+	r.td.ResourceSpans().At(0).Resource().Attributes().PutStr("host.name", "view-1")
+	r.td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().SetVersion("1.2.3")
+	linkedApply(r, nil)
+	r.span("other", tid(2), sid(11), pcommon.SpanID{}, ms(0), ms(1), nil)
+	h.consume(r.td)
+	// The projection span is held; the rest of the batch flows on.
+	assert.Equal(t, 1, h.sink.SpanCount())
+	assert.Equal(t, 1, h.lp.held.len())
+
+	// The append arrives first, the command later (it ends last): the span
+	// keeps waiting for its command, then is released with lag and delay.
+	w := newBatch("orders")
+	w.write("sqlite_event_store.append_events", tid(1), sid(3), sid(2), ms(10), ms(30), nil)
+	w.write(semconv.SpanRepositorySave, tid(1), sid(2), sid(1), ms(5), ms(40), nil)
+	h.consume(w.td)
+	assert.Equal(t, 1, h.lp.held.len(), "still waiting for the command span")
+	w = newBatch("orders")
+	w.command(tid(1), sid(1), "PlaceOrder", ms(0), ms(50))
+	h.consume(w.td)
+	assert.Equal(t, 0, h.lp.held.len())
+	assert.Empty(t, h.lp.waiting, "no registrations left behind")
+
+	s := h.one("projection.orders_view")
+	assert.Equal(t, 70.0, attr(t, s, semconv.AttrProjectionLagMs).Double())
+	assert.Equal(t, 70.0, attr(t, s, semconv.AttrConsistencyDelayMs).Double())
+	assert.Equal(t, "PlaceOrder", attr(t, s, semconv.AttrCommandType).Str())
+	// Re-emitted with its own resource and scope.
+	for _, td := range h.sink.AllTraces() {
+		forEachSpan(td, func(rs ptrace.ResourceSpans, sp ptrace.Span) {
+			if sp.Name() == "projection.orders_view" {
+				host, _ := rs.Resource().Attributes().Get("host.name")
+				assert.Equal(t, "view-1", host.Str())
+				assert.Equal(t, "1.2.3", rs.ScopeSpans().At(0).Scope().Version())
+			}
+		})
+	}
+	assert.Equal(t, int64(1), h.counter("link_pairs"))
+}
+
+func TestLink_WaitExpires(t *testing.T) {
+	h := newHarness(t, nil)
+	r := newBatch("views")
+	linkedApply(r, nil) // producer never comes
+	h.consume(r.td)
+	assert.Equal(t, 0, h.sink.SpanCount())
+	h.advance(4 * time.Second)
+	assert.Equal(t, 0, h.sink.SpanCount(), "wait is 5s")
+	h.advance(time.Second)
+	s := h.one("projection.orders_view")
+	noAttr(t, s, semconv.AttrProjectionLagMs)
+	assert.Equal(t, semconv.PhaseLive, attr(t, s, semconv.AttrProjectionPhase).Str())
+	assert.Equal(t, int64(1), h.counter("link_unmatched"))
+	assert.Empty(t, h.lp.waiting)
+}
+
+func TestLink_ReleasedWithLagWhenCommandNeverComes(t *testing.T) {
+	h := newHarness(t, nil)
+	r := newBatch("views")
+	linkedApply(r, nil)
+	h.consume(r.td)
+	w := newBatch("orders")
+	w.write("sqlite_event_store.append_events", tid(1), sid(3), sid(2), ms(10), ms(30), nil)
+	h.consume(w.td)
+	h.advance(5 * time.Second)
+	s := h.one("projection.orders_view")
+	assert.Equal(t, 70.0, attr(t, s, semconv.AttrProjectionLagMs).Double())
+	noAttr(t, s, semconv.AttrConsistencyDelayMs)
+}
+
+func TestLink_TimeSourceWinsButDelayStillJoined(t *testing.T) {
+	h := newHarness(t, nil)
+	w := newBatch("orders")
+	writeSide(w)
+	h.consume(w.td)
+	r := newBatch("views")
+	linkedApply(r, map[string]any{semconv.AttrESEventTimestamp: ms(20).UnixMilli()})
+	h.consume(r.td)
+	s := h.one("projection.orders_view")
+	assert.Equal(t, 80.0, attr(t, s, semconv.AttrProjectionLagMs).Double())
+	assert.Equal(t, semconv.LagSourceEventTimestamp, attr(t, s, semconv.AttrProjectionLagSource).Str())
+	assert.Equal(t, 70.0, attr(t, s, semconv.AttrConsistencyDelayMs).Double())
+}
+
+func TestLink_NoHoldForConsistencyWhenLagKnown(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Link.HoldForConsistencyDelay = false })
+	r := newBatch("views")
+	linkedApply(r, map[string]any{semconv.AttrProjectionLagMs: 5.0})
+	h.consume(r.td)
+	s := h.one("projection.orders_view")
+	assert.Equal(t, 5.0, attr(t, s, semconv.AttrProjectionLagMs).Double())
+	assert.Equal(t, int64(1), h.counter("link_unmatched"))
+}
+
+// Seed 001: publish (service A) → remote child consume → dispatch → handle →
+// projection apply (service B), one trace. The SDK exports children first,
+// so the apply arrives before its parents.
+func TestLink_Seed001ParentChain(t *testing.T) {
+	for _, order := range []string{"consumer-first", "publisher-first"} {
+		t.Run(order, func(t *testing.T) {
+			h := newHarness(t, nil)
+			tr := tid(5)
+			pub := newBatch("orders")
+			pub.command(tr, sid(1), "PlaceOrder", ms(0), ms(60))
+			pub.write(semconv.SpanBusPublish, tr, sid(2), sid(1), ms(20), ms(45), nil)
+			con := newBatch("views")
+			con.apply(tr, sid(6), sid(5), "orders_view", ms(200), ms(230), nil).SetName(semconv.SpanProjectionHandle)
+			proj := map[string]any{semconv.AttrSide: semconv.SideProjection}
+			con.span(semconv.SpanBusHandle, tr, sid(5), sid(4), ms(195), ms(235), proj)
+			con.span(semconv.SpanBusDispatch, tr, sid(4), sid(3), ms(190), ms(240), proj)
+			con.span(semconv.SpanBusConsume, tr, sid(3), sid(2), ms(180), ms(250), proj)
+			if order == "consumer-first" {
+				h.consume(con.td)
+				h.consume(pub.td)
+			} else {
+				h.consume(pub.td)
+				h.consume(con.td)
+			}
+			s := h.one(semconv.SpanProjectionHandle)
+			assert.Equal(t, 155.0, attr(t, s, semconv.AttrProjectionLagMs).Double(), "apply start 200 - publish end 45")
+			assert.Equal(t, semconv.LagSourceLink, attr(t, s, semconv.AttrProjectionLagSource).Str())
+			assert.Equal(t, 170.0, attr(t, s, semconv.AttrConsistencyDelayMs).Double(), "apply end 230 - command end 60")
+			assert.Equal(t, "PlaceOrder", attr(t, s, semconv.AttrCommandType).Str())
+			assert.Equal(t, 0, h.lp.held.len())
+			assert.Empty(t, h.lp.waiting)
+		})
+	}
+}
+
+// Seed 000 in process: the projection runs synchronously inside the command
+// and links to it; the command is still open when the apply starts.
+func TestLink_SynchronousDispatchIsNotSkew(t *testing.T) {
+	h := newHarness(t, nil)
+	b := newBatch("orders")
+	s := b.apply(tid(1), sid(5), sid(1), "orders_view", ms(20), ms(25), nil)
+	link(s, tid(1), sid(1))
+	b.command(tid(1), sid(1), "PlaceOrder", ms(0), ms(50))
+	h.consume(b.td)
+	s = h.one("projection.orders_view")
+	assert.Equal(t, 0.0, attr(t, s, semconv.AttrProjectionLagMs).Double())
+	assert.Equal(t, 0.0, attr(t, s, semconv.AttrConsistencyDelayMs).Double())
+	assert.Equal(t, int64(0), h.counter("negative_lag"))
+}
+
+func TestLink_CrossTraceSkewIsCounted(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.NegativeLag = negativeLagFlag })
+	w := newBatch("orders")
+	w.command(tid(1), sid(1), "PlaceOrder", ms(0), ms(500))
+	h.consume(w.td)
+	r := newBatch("views")
+	s := r.apply(tid(2), sid(10), pcommon.SpanID{}, "orders_view", ms(100), ms(120), nil)
+	link(s, tid(1), sid(1))
+	h.consume(r.td)
+	s = h.one("projection.orders_view")
+	assert.Equal(t, -400.0, attr(t, s, semconv.AttrProjectionLagMs).Double())
+	assert.Equal(t, -380.0, attr(t, s, semconv.AttrConsistencyDelayMs).Double())
+	assert.True(t, attr(t, s, semconv.AttrProjectionClockSkew).Bool())
+	assert.Equal(t, int64(2), h.counter("negative_lag"))
+}
+
+func TestLink_BadInput(t *testing.T) {
+	h := newHarness(t, nil)
+	w := newBatch("orders")
+	writeSide(w)
+	writeSide(w) // duplicate producers: first kept, counted
+	h.consume(w.td)
+	assert.Equal(t, int64(3), h.counter("link_duplicates"))
+
+	r := newBatch("views")
+	s := r.apply(tid(2), sid(10), pcommon.SpanID{}, "zero_link", ms(100), ms(120), nil)
+	link(s, pcommon.TraceID{}, pcommon.SpanID{}) // empty link: ignored, nothing to wait for
+	s = r.apply(tid(2), sid(11), pcommon.SpanID{}, "nowhere", ms(100), ms(120), nil)
+	link(s, tid(9), sid(9)) // a link to nowhere
+	link(s, tid(1), sid(3)) // second link resolves
+	s = r.apply(tid(2), sid(12), pcommon.SpanID{}, "side_int", ms(100), ms(120), nil)
+	s.Attributes().PutInt(semconv.AttrSide, 3) // wrong type: not a projection span
+	h.consume(r.td)
+
+	assert.Equal(t, 0, h.lp.held.len())
+	noAttr(t, h.one("projection.zero_link"), semconv.AttrProjectionLagMs)
+	assert.Equal(t, 70.0, attr(t, h.one("projection.nowhere"), semconv.AttrProjectionLagMs).Double())
+	noAttr(t, h.one("projection.side_int"), semconv.AttrProjectionPhase)
+}
+
+// A waited-on span that is neither a producer nor a relay ends the wait.
+func TestLink_DeadEndReleasesEarly(t *testing.T) {
+	h := newHarness(t, nil)
+	r := newBatch("views")
+	r.apply(tid(2), sid(10), sid(4), "orders_view", ms(100), ms(120), nil)
+	h.consume(r.td)
+	assert.Equal(t, 1, h.lp.held.len())
+	r = newBatch("views")
+	r.span("GET /internal", tid(2), sid(4), pcommon.SpanID{}, ms(90), ms(130), map[string]any{semconv.AttrSide: semconv.SideRead})
+	h.consume(r.td)
+	assert.Equal(t, 0, h.lp.held.len())
+	noAttr(t, h.one("projection.orders_view"), semconv.AttrProjectionLagMs)
+	assert.Equal(t, int64(1), h.counter("link_unmatched"))
+}
+
+func TestLink_StoreTTLAndEviction(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Link.MaxProducers = 2 })
+	w := newBatch("orders")
+	writeSide(w) // 3 producers into a store of 2: the command is evicted
+	h.consume(w.td)
+	assert.Equal(t, int64(1), h.counter("link_evicted"))
+	assert.Equal(t, 2, h.lp.producers.Len())
+	h.advance(2 * time.Minute)
+	assert.Equal(t, int64(2), h.counter("link_expired"))
+	assert.Equal(t, 0, h.lp.producers.Len())
+
+	// The producer has expired: the projection waits, then goes unmatched.
+	r := newBatch("views")
+	linkedApply(r, nil)
+	h.consume(r.td)
+	h.advance(5 * time.Second)
+	noAttr(t, h.one("projection.orders_view"), semconv.AttrProjectionLagMs)
+}
+
+func TestLink_HeldOverflow(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Link.MaxHeld = 2 })
+	r := newBatch("views")
+	for i := byte(0); i < 5; i++ {
+		s := r.apply(tid(2), sid(10+i), pcommon.SpanID{}, "v", ms(100), ms(120), nil)
+		link(s, tid(1), sid(100+i))
+	}
+	h.consume(r.td)
+	assert.Equal(t, 2, h.lp.held.len())
+	assert.Equal(t, 3, h.sink.SpanCount(), "the oldest were released into the same batch")
+	assert.Equal(t, int64(3), h.counter("held_overflow"))
+	assert.Equal(t, int64(3), h.counter("link_unmatched"))
+}
+
+func TestShutdownReleasesHeld(t *testing.T) {
+	h := newHarness(t, nil)
+	r := newBatch("views")
+	linkedApply(r, nil)
+	h.consume(r.td)
+	require.Equal(t, 0, h.sink.SpanCount())
+	require.NoError(t, h.proc.Shutdown(context.Background()))
+	assert.Equal(t, 1, h.sink.SpanCount())
+	assert.Equal(t, 0, h.lp.held.len())
+}
+
+func TestReleaseLoopWithFakeClock(t *testing.T) {
+	h := newHarness(t, nil)
+	require.NoError(t, h.lp.start(context.Background(), nil))
+	r := newBatch("views")
+	linkedApply(r, nil)
+	h.consume(r.td)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, h.clock.BlockUntilContext(ctx, 1)) // the ticker is registered
+	h.clock.Advance(6 * time.Second)
+	require.Eventually(t, func() bool { return h.sink.SpanCount() == 1 }, 10*time.Second, time.Millisecond)
+}
+
+func TestCommandTypeTableFull(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Link.MaxCommandTypes = 0 })
+	w := newBatch("orders")
+	writeSide(w)
+	h.consume(w.td)
+	r := newBatch("views")
+	linkedApply(r, nil)
+	h.consume(r.td)
+	s := h.one("projection.orders_view")
+	assert.Equal(t, 70.0, attr(t, s, semconv.AttrConsistencyDelayMs).Double(), "delay still measured")
+	noAttr(t, s, semconv.AttrCommandType)
+	assert.Equal(t, int64(1), h.counter("command_types_dropped"))
+}
+
+// TestMillionProducersBounded pushes 1M distinct producer spans through the
+// processor and asserts the store never exceeds its limit (no timing).
+func TestMillionProducersBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1M spans; the store-level test covers the bound in -short mode")
+	}
+	const limit, total, per = 5_000, 1_000_000, 10_000
+	h := newHarness(t, func(c *Config) { c.Link.MaxProducers = limit })
+	b := newBatch("orders")
+	for range per {
+		b.write("sqlite_event_store.append_events", tid(1), sid(1), pcommon.SpanID{}, ms(0), ms(1), nil)
+	}
+	var n uint64
+	for sent := 0; sent < total; sent += per {
+		td := ptrace.NewTraces()
+		b.td.CopyTo(td)
+		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for i := 0; i < spans.Len(); i++ {
+			n++
+			tr, s := benchIDs(n)
+			spans.At(i).SetTraceID(tr)
+			spans.At(i).SetSpanID(s)
+		}
+		h.consume(td)
+		require.LessOrEqual(t, h.lp.producers.Len(), limit)
+		h.sink.Reset()
+	}
+	assert.Equal(t, limit, h.lp.producers.Len())
+	assert.Equal(t, int64(total-limit), h.counter("link_evicted"))
+}
+
+// Replayed or very old events do not wait for producers that are long gone.
+func TestLink_StaleEventsNotHeld(t *testing.T) {
+	h := newHarness(t, nil)
+	r := newBatch("views")
+	linkedApply(r, map[string]any{semconv.AttrProjectionLagMs: 5.0, semconv.AttrESPhase: semconv.PhaseReplay})
+	s := r.apply(tid(3), sid(11), pcommon.SpanID{}, "old", ms(100), ms(120), map[string]any{semconv.AttrESEventTimestamp: ms(-3_600_000).UnixMilli()})
+	link(s, tid(1), sid(3))
+	h.consume(r.td)
+	assert.Equal(t, 0, h.lp.held.len())
+	assert.Equal(t, 2, h.sink.SpanCount())
+	assert.Equal(t, int64(0), h.counter("link_unmatched"))
+	assert.Equal(t, semconv.PhaseReplay, attr(t, h.one("projection.orders_view"), semconv.AttrProjectionPhase).Str())
+}

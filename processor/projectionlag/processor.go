@@ -1,0 +1,557 @@
+package projectionlag // import "github.com/otelcol-es/otelcol-es/processor/projectionlag"
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/metadata"
+	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/positions"
+	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/store"
+)
+
+// maxLinksFollowed bounds the links looked at per projection span; seed 000
+// links one event context, batch handlers a few.
+const maxLinksFollowed = 8
+
+type lagProcessor struct {
+	cfg    *Config
+	logger *zap.Logger
+	next   consumer.Traces
+	clock  clockwork.Clock
+	tel    *metadata.TelemetryBuilder
+
+	// One mutex serialises the join state: a batch's spans must see each
+	// other's producers, and the critical section is map look-ups only.
+	mu        sync.Mutex
+	producers *store.Store // nil when the link source is disabled
+	commands  *store.Interner
+	positions *positions.Tracker
+	held      heldQueue
+	waiting   map[store.Key][]uint64
+	// headBuf and projBuf are reused for position keys (under mu).
+	headBuf, projBuf []byte
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// counts accumulates one batch's telemetry, recorded after the lock is released.
+type counts struct {
+	pairs, unmatched, expired, evicted, duplicates, heldOverflow int64
+	invalidTS, invalidReported, invalidPositions, negative       int64
+	headsEvicted, projectionsEvicted, commandTypesDropped        int64
+}
+
+func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clock clockwork.Clock) (*lagProcessor, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := &lagProcessor{
+		cfg:       cfg,
+		logger:    set.Logger,
+		next:      next,
+		clock:     clock,
+		tel:       tel,
+		positions: positions.New(cfg.Positions.MaxHeads, cfg.Positions.MaxProjections, cfg.Phase.ReplayPositionsBehind),
+		held:      newHeldQueue(),
+		waiting:   make(map[store.Key][]uint64),
+	}
+	if cfg.Link.Enabled {
+		p.producers = store.New(cfg.Link.MaxProducers, cfg.Link.TTL)
+		p.commands = store.NewInterner(cfg.Link.MaxCommandTypes)
+	}
+	return p, nil
+}
+
+func (p *lagProcessor) start(context.Context, component.Host) error {
+	if p.producers == nil {
+		return nil
+	}
+	p.stop = make(chan struct{})
+	p.done = make(chan struct{})
+	tick := p.cfg.Link.TTL / 4
+	if p.cfg.Link.Wait > 0 && p.cfg.Link.Wait/4 < tick {
+		tick = p.cfg.Link.Wait / 4
+	}
+	tick = max(tick, 10*time.Millisecond)
+	go p.loop(tick)
+	return nil
+}
+
+func (p *lagProcessor) loop(tick time.Duration) {
+	defer close(p.done)
+	t := p.clock.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.Chan():
+			p.releaseExpired(context.Background(), false)
+		}
+	}
+}
+
+// shutdown releases every held span: nothing is lost on a clean stop.
+func (p *lagProcessor) shutdown(ctx context.Context) error {
+	if p.stop != nil {
+		close(p.stop)
+		<-p.done
+		p.stop = nil
+	}
+	err := p.releaseExpired(ctx, true)
+	p.tel.Shutdown()
+	return err
+}
+
+// releaseExpired expires old producers and releases held spans whose wait
+// is over (all of them when all is set) to the next consumer.
+func (p *lagProcessor) releaseExpired(ctx context.Context, all bool) error {
+	if p.producers == nil {
+		return nil
+	}
+	var c counts
+	now := p.clock.Now()
+	out := ptrace.NewTraces()
+	p.mu.Lock()
+	c.expired += int64(p.producers.Expire(now))
+	for h := p.held.oldest(); h != nil; h = p.held.oldest() {
+		if !all && h.deadline > now.UnixNano() {
+			break
+		}
+		p.releaseHeld(h, &c, &out)
+	}
+	p.mu.Unlock()
+	p.record(ctx, &c)
+	if out.ResourceSpans().Len() == 0 {
+		return nil
+	}
+	if err := p.next.ConsumeTraces(ctx, out); err != nil {
+		p.logger.Warn("next consumer refused released projection spans", zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	var c counts
+	now := p.clock.Now()
+	var released ptrace.Traces
+	p.mu.Lock()
+	if p.producers != nil {
+		c.expired += int64(p.producers.Expire(now))
+	}
+	// Pass 1: remember producers and relays, move heads, so that pass 2
+	// sees everything this batch brings, in any order.
+	var woken []uint64
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				woken = p.observe(rs.Resource(), spans.At(k), now, &c, woken)
+			}
+		}
+	}
+	// Pass 2: annotate; projection spans still waiting for a producer leave the batch.
+	heldBefore := p.held.nextID
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			ss.Spans().RemoveIf(func(span ptrace.Span) bool {
+				return p.annotate(rs, ss, span, now, &c, &released)
+			})
+		}
+	}
+	// Held spans whose producer (or a step towards it) just arrived.
+	for _, id := range woken {
+		h, ok := p.held.get(id)
+		if !ok {
+			continue
+		}
+		if p.retry(h, &c) {
+			p.held.remove(h)
+			appendReleased(&released, h)
+		}
+	}
+	heldAny := p.held.nextID != heldBefore
+	p.mu.Unlock()
+	p.record(ctx, &c)
+
+	if heldAny {
+		// Drop the scopes and resources that holding emptied.
+		rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
+			rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool { return ss.Spans().Len() == 0 })
+			return rs.ScopeSpans().Len() == 0
+		})
+	}
+	if released != (ptrace.Traces{}) {
+		released.ResourceSpans().MoveAndAppendTo(rss)
+	}
+	if rss.Len() == 0 {
+		return td, processorhelper.ErrSkipProcessingData
+	}
+	return td, nil
+}
+
+func appendReleased(dst *ptrace.Traces, h *heldSpan) {
+	if *dst == (ptrace.Traces{}) {
+		*dst = ptrace.NewTraces()
+	}
+	h.td.ResourceSpans().MoveAndAppendTo(dst.ResourceSpans())
+}
+
+// observe records what pass 1 needs from one span and returns the ids of
+// held spans waiting on it.
+func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.Time, c *counts, woken []uint64) []uint64 {
+	attrs := span.Attributes()
+	name := span.Name()
+	if semconv.IsAppend(name) {
+		if v, ok := attrs.Get(semconv.AttrESPosition); ok {
+			if pos, ok := position(v); ok {
+				c.headsEvicted += int64(p.positions.Append(p.headKey(attrs, res), pos))
+			} else {
+				c.invalidPositions++
+			}
+		}
+	}
+	if p.producers == nil {
+		return woken
+	}
+	side := ""
+	if v, ok := attrs.Get(semconv.AttrSide); ok && v.Type() == pcommon.ValueTypeStr {
+		side = v.Str()
+	}
+	key := store.NewKey(span.TraceID(), span.SpanID())
+	var e store.Entry
+	switch {
+	case side == semconv.SideWrite:
+		e = store.Entry{Kind: store.Producer, Parent: span.ParentSpanID(),
+			Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
+		if v, ok := attrs.Get(semconv.AttrCommandType); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
+			id, ok := p.commands.ID(v.Str())
+			if !ok {
+				c.commandTypesDropped++
+			}
+			e.Command = id
+			// A command without a remembered type is still the command:
+			// the walk stops there and the delay is measured.
+			if id == 0 {
+				e.Command = commandUnnamed
+			}
+		}
+	case !span.ParentSpanID().IsEmpty() &&
+		((side == semconv.SideProjection && !semconv.IsProjectionApply(name)) || span.Kind() == ptrace.SpanKindConsumer):
+		e = store.Entry{Kind: store.Relay, Parent: span.ParentSpanID()}
+	}
+	ids, waited := p.waiting[key]
+	if e.Kind == 0 && waited {
+		// Remember that this span arrived and leads nowhere, so its waiters stop waiting.
+		e = store.Entry{Kind: store.DeadEnd}
+	}
+	if e.Kind != 0 {
+		switch p.producers.Put(key, e, now) {
+		case store.Duplicate:
+			c.duplicates++
+		case store.AddedEvicting:
+			c.evicted++
+		}
+	}
+	if waited {
+		delete(p.waiting, key)
+		woken = append(woken, ids...)
+	}
+	return woken
+}
+
+// commandUnnamed marks a command span whose type did not fit the interner.
+const commandUnnamed = ^uint32(0)
+
+// headKey builds the head key of a span into headBuf: the values of
+// positions.head_key_attributes (span first, then resource), 0-separated.
+func (p *lagProcessor) headKey(attrs pcommon.Map, res pcommon.Resource) []byte {
+	b := p.headBuf[:0]
+	for i, k := range p.cfg.Positions.HeadKeyAttributes {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		v, ok := attrs.Get(k)
+		if !ok {
+			v, ok = res.Attributes().Get(k)
+		}
+		if !ok {
+			continue
+		}
+		if v.Type() == pcommon.ValueTypeStr {
+			b = append(b, v.Str()...)
+		} else {
+			b = append(b, v.AsString()...)
+		}
+	}
+	p.headBuf = b
+	return b
+}
+
+// projectionKey builds the key of a projection under the span's head into projBuf.
+func (p *lagProcessor) projectionKey(attrs pcommon.Map, res pcommon.Resource, name string) (head, proj []byte) {
+	head = p.headKey(attrs, res)
+	p.projBuf = positions.ProjectionKey(p.projBuf[:0], head, name)
+	return head, p.projBuf
+}
+
+// annotate handles one span in pass 2. It returns true when the span was
+// moved out of the batch to be held.
+func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, now time.Time, c *counts, released *ptrace.Traces) bool {
+	name := span.Name()
+	switch {
+	case semconv.IsCheckpointUpdate(name):
+		p.checkpoint(rs.Resource(), span, c)
+		return false
+	case name == semconv.SpanCheckpointReset:
+		if pn, ok := projectionName(span.Attributes()); ok {
+			_, key := p.projectionKey(span.Attributes(), rs.Resource(), pn)
+			c.projectionsEvicted += int64(p.positions.Reset(key))
+		}
+		return false
+	case !semconv.IsProjectionApply(name):
+		return false
+	}
+	if v, ok := span.Attributes().Get(semconv.AttrSide); !ok || v.Str() != semconv.SideProjection {
+		return false
+	}
+	st := p.timeLag(span, c)
+	// A replayed or very old event's producer is long gone: look it up, but
+	// neither wait for it nor count it as unmatched. A rebuild of a million
+	// events must not fill the held set.
+	if ph, ok := p.statedPhase(span.Attributes()); ok && ph == semconv.PhaseReplay {
+		st.stale = true
+	}
+	if st.source != "" && p.producers != nil && st.lagMs > float64(p.cfg.Link.TTL.Milliseconds()) {
+		st.stale = true
+	}
+	res := p.resolve(span)
+	if p.mustHold(st, res) {
+		p.hold(rs, ss, span, st, res, now, c, released)
+		return true
+	}
+	p.finish(rs.Resource(), span, st, res, c)
+	return false
+}
+
+// lagState is what the reported / event_timestamp sources found.
+type lagState struct {
+	lagMs  float64
+	source string
+	// stale: the event is replayed or older than link.ttl.
+	stale bool
+}
+
+func (p *lagProcessor) timeLag(span ptrace.Span, c *counts) lagState {
+	attrs := span.Attributes()
+	start := int64(span.StartTimestamp())
+	if v, ok := attrs.Get(semconv.AttrProjectionLagMs); ok {
+		if ms, ok := reportedLag(v, start, p.cfg.FutureTolerance); ok {
+			return lagState{lagMs: ms, source: semconv.LagSourceReported}
+		}
+		// An invalid value would poison every histogram downstream.
+		c.invalidReported++
+		attrs.Remove(semconv.AttrProjectionLagMs)
+	}
+	for _, k := range p.cfg.EventTimestampKeys {
+		v, ok := attrs.Get(k)
+		if !ok {
+			continue
+		}
+		if ns, ok := eventTimeNanos(v, start, p.cfg.FutureTolerance); ok {
+			return lagState{lagMs: float64(start-ns) / 1e6, source: semconv.LagSourceEventTimestamp}
+		}
+		c.invalidTS++
+	}
+	return lagState{}
+}
+
+func (p *lagProcessor) mustHold(st lagState, res resolution) bool {
+	if p.producers == nil || p.cfg.Link.Wait <= 0 || len(res.waitKeys) == 0 || st.stale {
+		return false
+	}
+	if !res.producerFound && st.source == "" {
+		return true
+	}
+	return p.cfg.Link.HoldForConsistencyDelay
+}
+
+// finish writes the lag, delay and phase attributes and counts the outcome.
+func (p *lagProcessor) finish(res pcommon.Resource, span ptrace.Span, st lagState, r resolution, c *counts) {
+	attrs := span.Attributes()
+	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
+	if st.source == "" && r.producerFound {
+		st = lagState{lagMs: float64(start-r.producer.End) / 1e6, source: semconv.LagSourceLink}
+		if st.lagMs < 0 && r.sameTrace && nested(r.producer, start, end) {
+			// Dispatched synchronously inside the producer: visible at once.
+			st.lagMs = 0
+		}
+	}
+	if r.producerFound {
+		c.pairs++
+	} else if r.candidates > 0 && !st.stale {
+		c.unmatched++
+	}
+	if st.source != "" {
+		if v, keep := p.negative(attrs, st.lagMs, c); keep {
+			attrs.PutDouble(semconv.AttrProjectionLagMs, v)
+			attrs.PutStr(semconv.AttrProjectionLagSource, st.source)
+		} else {
+			attrs.Remove(semconv.AttrProjectionLagMs)
+		}
+	}
+	if r.commandFound {
+		delay := float64(end-r.command.End) / 1e6
+		if delay < 0 && r.sameTrace && nested(r.command, start, end) {
+			delay = 0
+		}
+		if v, keep := p.negative(attrs, delay, c); keep {
+			attrs.PutDouble(semconv.AttrConsistencyDelayMs, v)
+			if r.command.Command != commandUnnamed {
+				if t := p.commands.Name(r.command.Command); t != "" {
+					attrs.PutStr(semconv.AttrCommandType, t)
+				}
+			}
+		}
+	}
+	attrs.PutStr(semconv.AttrProjectionPhase, p.applyPhase(res, attrs, st))
+}
+
+// nested reports whether a span [start,end] lies inside e: the projection
+// ran synchronously inside its producer or command, so a negative value is
+// not clock skew.
+func nested(e store.Entry, start, end int64) bool {
+	return e.Start <= start && end <= e.End
+}
+
+// negative applies the negative_lag policy; keep is false when the value
+// must not be written.
+func (p *lagProcessor) negative(attrs pcommon.Map, v float64, c *counts) (float64, bool) {
+	if v >= 0 {
+		return v, true
+	}
+	c.negative++
+	switch p.cfg.NegativeLag {
+	case negativeLagFlag:
+		attrs.PutBool(semconv.AttrProjectionClockSkew, true)
+		return v, true
+	case negativeLagDropValue:
+		return 0, false
+	default:
+		return 0, true
+	}
+}
+
+func (p *lagProcessor) applyPhase(res pcommon.Resource, attrs pcommon.Map, st lagState) string {
+	if ph, ok := p.statedPhase(attrs); ok {
+		return ph
+	}
+	if pn, ok := projectionName(attrs); ok && p.positions.Tracking() {
+		_, key := p.projectionKey(attrs, res, pn)
+		if replay, known := p.positions.Replaying(key); known {
+			if replay {
+				return semconv.PhaseReplay
+			}
+			return semconv.PhaseLive
+		}
+	}
+	if p.cfg.Phase.ReplayLag > 0 && st.source != "" && st.lagMs > float64(p.cfg.Phase.ReplayLag.Milliseconds()) {
+		return semconv.PhaseReplay
+	}
+	return semconv.PhaseLive
+}
+
+func (p *lagProcessor) statedPhase(attrs pcommon.Map) (string, bool) {
+	for _, k := range p.cfg.Phase.Keys {
+		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+			if ph, ok := semconv.NormalizeProjectionPhase(v.Str()); ok {
+				return ph, true
+			}
+		}
+	}
+	return "", false
+}
+
+func projectionName(attrs pcommon.Map) (string, bool) {
+	for _, k := range [...]string{semconv.AttrProjectionName, semconv.AttrESProjectionName} {
+		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
+			return v.Str(), true
+		}
+	}
+	return "", false
+}
+
+func (p *lagProcessor) checkpoint(res pcommon.Resource, span ptrace.Span, c *counts) {
+	attrs := span.Attributes()
+	v, ok := attrs.Get(semconv.AttrESPosition)
+	if !ok {
+		return
+	}
+	pos, ok := position(v)
+	pn, hasName := projectionName(attrs)
+	if !ok || !hasName {
+		c.invalidPositions++
+		return
+	}
+	stated := positions.PhaseUnknown
+	if ph, ok := p.statedPhase(attrs); ok {
+		stated = positions.PhaseLive
+		if ph == semconv.PhaseReplay {
+			stated = positions.PhaseReplay
+		}
+	}
+	head, key := p.projectionKey(attrs, res, pn)
+	cp := p.positions.Checkpoint(head, key, pos, stated)
+	c.projectionsEvicted += int64(cp.EvictedProjections)
+	if cp.HaveHead {
+		attrs.PutInt(semconv.AttrProjectionPositionsBehind, cp.Behind)
+	}
+	phase := semconv.PhaseLive
+	if cp.Replay {
+		phase = semconv.PhaseReplay
+	}
+	attrs.PutStr(semconv.AttrProjectionPhase, phase)
+}
+
+func (p *lagProcessor) record(ctx context.Context, c *counts) {
+	add := func(ctr metric.Int64Counter, n int64) {
+		if n > 0 {
+			ctr.Add(ctx, n)
+		}
+	}
+	t := p.tel
+	add(t.ProcessorProjectionlagLinkPairs, c.pairs)
+	add(t.ProcessorProjectionlagLinkUnmatched, c.unmatched)
+	add(t.ProcessorProjectionlagLinkExpired, c.expired)
+	add(t.ProcessorProjectionlagLinkEvicted, c.evicted)
+	add(t.ProcessorProjectionlagLinkDuplicates, c.duplicates)
+	add(t.ProcessorProjectionlagHeldOverflow, c.heldOverflow)
+	add(t.ProcessorProjectionlagInvalidTimestamps, c.invalidTS)
+	add(t.ProcessorProjectionlagInvalidReportedLag, c.invalidReported)
+	add(t.ProcessorProjectionlagInvalidPositions, c.invalidPositions)
+	add(t.ProcessorProjectionlagNegativeLag, c.negative)
+	add(t.ProcessorProjectionlagHeadsEvicted, c.headsEvicted)
+	add(t.ProcessorProjectionlagProjectionsEvicted, c.projectionsEvicted)
+	add(t.ProcessorProjectionlagCommandTypesDropped, c.commandTypesDropped)
+}
