@@ -6,7 +6,7 @@ BIN        := bin/otelcol-es
 DEMO_BIN   := bin/esdemo
 COMPONENTS := processor/cqrsside processor/projectionlag connector/spanmetrics-es
 # Modules with their own go.mod, tested separately.
-MODULES    := . eventsource
+MODULES    := . eventsource eventsource/sqlitestore
 GOTESTFLAGS ?= -race -count=1
 export OTELCOL_ES_BIN := $(CURDIR)/$(BIN)
 
@@ -46,7 +46,7 @@ fuzz-ci:
 	./scripts/fuzz.sh 30s
 
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@for m in $(MODULES) cmd/otelcol-es; do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 # Regenerates component metadata (mdatagen) and the distribution's sources (ocb) without compiling.
@@ -56,6 +56,7 @@ generate:
 	  if [ -x $$c/mdatagen.sh ]; then $$c/mdatagen.sh; else (cd $$c && $(GO) tool mdatagen metadata.yaml); fi || exit 1; \
 	done
 	$(GO) tool builder --config builder-config.yaml --skip-compilation
+	gofmt -w cmd/otelcol-es
 
 # Fails when the committed generated code differs from what `generate` produces.
 check-generated: generate

@@ -28,6 +28,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	tb "github.com/otelcol-es/otelcol-es/internal/testbed"
 )
 
 func shippedConfigs(t *testing.T) []string {
@@ -83,8 +85,8 @@ func TestEveryShippedConfigStarts(t *testing.T) {
 			env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir())
 			out, err := runWithEnv(env, collectorBin, "validate", "--config", file)
 			require.NoError(t, err, string(out))
-			c := startCollector(t, env, "--config", file)
-			c.waitReady(t)
+			c := tb.StartCollector(t, collectorBin, env, "--config", file)
+			c.WaitReady(t)
 		})
 	}
 }
@@ -149,11 +151,11 @@ func walk(node any, path string, f func(path, v string)) {
 // The gateway config's OTLP receiver demands TLS and the bearer token from its token file.
 func TestGatewayRefusesWrongTokenAcceptsRightOne(t *testing.T) {
 	pki := newTestPKI(t)
-	grpcAddr := freeAddr(t)
+	grpcAddr := tb.FreeAddr(t)
 	env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir(), "OTELCOL_ES_GATEWAY_GRPC="+grpcAddr,
-		"OTELCOL_ES_GATEWAY_HTTP="+freeAddr(t))
-	c := startCollector(t, env, "--config", filepath.Join("..", "config", "gateway.yaml"))
-	c.waitReady(t)
+		"OTELCOL_ES_GATEWAY_HTTP="+tb.FreeAddr(t))
+	c := tb.StartCollector(t, collectorBin, env, "--config", filepath.Join("..", "config", "gateway.yaml"))
+	c.WaitReady(t)
 
 	pool := x509.NewCertPool()
 	pool.AddCert(pki.ca)
@@ -161,7 +163,7 @@ func TestGatewayRefusesWrongTokenAcceptsRightOne(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	client := ptraceotlp.NewGRPCClient(conn)
-	req := ptraceotlp.NewExportRequestFromTraces(withFreshIDs(loadTraces(t, "seed000-traces.json")))
+	req := ptraceotlp.NewExportRequestFromTraces(tb.WithFreshIDs(tb.LoadTraces(t, "seed000-traces.json")))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -221,11 +223,11 @@ func (p *testPKI) env(t *testing.T) []string {
 		"OTELCOL_ES_TLS_CERT=" + p.certFile,
 		"OTELCOL_ES_TLS_KEY=" + p.keyFile,
 		"OTELCOL_ES_TOKEN_FILE=" + p.tokenFile,
-		"OTELCOL_ES_BACKEND=" + freeAddr(t),
+		"OTELCOL_ES_BACKEND=" + tb.FreeAddr(t),
 		"OTELCOL_ES_BACKEND_INSECURE=true",
-		"OTELCOL_ES_REMOTE_WRITE_URL=http://" + freeAddr(t) + "/api/v1/write",
-		"OTELCOL_ES_GATEWAY_GRPC=" + freeAddr(t),
-		"OTELCOL_ES_GATEWAY_HTTP=" + freeAddr(t),
+		"OTELCOL_ES_REMOTE_WRITE_URL=http://" + tb.FreeAddr(t) + "/api/v1/write",
+		"OTELCOL_ES_GATEWAY_GRPC=" + tb.FreeAddr(t),
+		"OTELCOL_ES_GATEWAY_HTTP=" + tb.FreeAddr(t),
 	}
 }
 

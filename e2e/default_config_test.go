@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+
+	tb "github.com/otelcol-es/otelcol-es/internal/testbed"
 )
 
 // The seed-000 file holds, per send: PlaceOrder x2 (success, 2+1 events, 12+8 ms), CancelOrder x1 (error),
@@ -16,23 +16,22 @@ import (
 func TestDefaultConfigSeed000OverEveryTransport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := startCollector(t, nil)
-	c.waitReady(t)
+	c := tb.StartCollector(t, collectorBin, nil)
+	c.WaitReady(t)
 
-	seed := loadTraces(t, "seed000-traces.json")
-	transports := []transport{viaGRPC, viaHTTPProto, viaHTTPJSON}
+	seed := tb.LoadTraces(t, "seed000-traces.json")
+	transports := []tb.Transport{tb.GRPC, tb.HTTPProto, tb.HTTPJSON}
 	for _, via := range transports {
-		send(ctx, t, c, via, withFreshIDs(seed))
+		tb.Send(ctx, t, c, via, tb.WithFreshIDs(seed))
 	}
 	sent := time.Now()
 	n := float64(len(transports))
 
 	// The contract: metrics reach /metrics within 15 s of the spans arriving.
-	mf := waitForSample(ctx, t, "http://"+c.prom+"/metrics", 15*time.Second,
+	mf := tb.WaitForValue(ctx, t, "http://"+c.Prom+"/metrics", 15*time.Second,
 		"cqrs_command_total", map[string]string{"command_type": "PlaceOrder", "command_status": "success"}, 2*n)
 	t.Logf("metrics visible %v after the last send", time.Since(sent).Round(time.Millisecond))
 
-	svc := "order-service"
 	for _, tc := range []struct {
 		metric string
 		labels map[string]string
@@ -46,9 +45,11 @@ func TestDefaultConfigSeed000OverEveryTransport(t *testing.T) {
 		{"cqrs_query_duration", map[string]string{"query_type": "GetOrder", "query_status": "success"}, 2 * n},
 		{"cqrs_query_result_size", map[string]string{"query_type": "ListOrders"}, 1 * n},
 		{"cqrs_projection_lag", map[string]string{"projection_name": "OrderSummary", "event_type": "OrderPlaced"}, 2 * n},
+		{"cqrs_projection_total", map[string]string{"projection_name": "OrderSummary", "status": "success"}, 2 * n},
+		{"cqrs_consistency_delay", map[string]string{"command_type": "PlaceOrder", "projection_name": "OrderSummary"}, 2 * n},
 	} {
-		labels := withLabel(tc.labels, "service_name", svc)
-		got, ok := sample(mf, tc.metric, labels)
+		labels := withLabel(tc.labels, "service_name", "order-service")
+		got, ok := mf.Value(tc.metric, labels)
 		if assert.Truef(t, ok, "no series %s%v", tc.metric, labels) {
 			assert.Equalf(t, tc.want, got, "%s%v", tc.metric, labels)
 		}
@@ -62,40 +63,36 @@ func TestDefaultConfigSeed000OverEveryTransport(t *testing.T) {
 		{"cqrs_query_duration", map[string]string{"query_type": "GetOrder", "query_status": "success"}, (3 + 4) * n},
 		{"cqrs_query_result_size", map[string]string{"query_type": "ListOrders"}, 5 * n},
 		{"cqrs_projection_lag", map[string]string{"projection_name": "OrderSummary", "event_type": "OrderPlaced"}, (40 + 120) * n},
+		// command end -> projection apply end: 55 - 12 and 230 - 108.
+		{"cqrs_consistency_delay", map[string]string{"command_type": "PlaceOrder", "projection_name": "OrderSummary"}, (43 + 122) * n},
 	} {
-		got, ok := histogramSum(mf, tc.metric, tc.labels)
+		got, ok := mf.HistogramSum(tc.metric, tc.labels)
 		if assert.Truef(t, ok, "no histogram %s%v", tc.metric, tc.labels) {
 			assert.InDeltaf(t, tc.want, got, 1e-6, "sum of %s%v", tc.metric, tc.labels)
 		}
 	}
 }
 
-// waitForSample scrapes url until the series reaches want, and returns that scrape.
-func waitForSample(ctx context.Context, t *testing.T, url string, within time.Duration, metric string, labels map[string]string, want float64) map[string]*dto.MetricFamily {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var last float64
-	for {
-		mf, err := scrape(ctx, url)
-		if err == nil {
-			if v, ok := sample(mf, metric, labels); ok {
-				last = v
-				if v == want {
-					return mf
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			require.Failf(t, "series not reached", "%s%v = %v after %v, want %v (last scrape error: %v)", metric, labels, last, within, want, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
+// Seed 001's eventsource-py shapes carry no cqrs.* attribute at all; the lag comes from the parent chain
+// (apply span -> ... -> consume -> publish), the positions behind from append and checkpoint spans.
+func TestDefaultConfigSeed001(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := tb.StartCollector(t, collectorBin, nil)
+	c.WaitReady(t)
+	tb.Send(ctx, t, c, tb.HTTPJSON, tb.WithFreshIDs(tb.LoadTraces(t, "seed001-traces.json")))
 
-func withLabel(m map[string]string, k, v string) map[string]string {
-	out := map[string]string{k: v}
-	for mk, mv := range m {
-		out[mk] = mv
+	labels := map[string]string{"projection_name": "TaskListProjection", "service_name": "task-projections"}
+	mf := tb.WaitForValue(ctx, t, "http://"+c.Prom+"/metrics", 15*time.Second,
+		"cqrs_projection_total", withLabel(labels, "status", "success"), 1)
+	lag, ok := mf.HistogramSum("cqrs_projection_lag", withLabel(labels, "event_type", "TaskCreated"))
+	if assert.True(t, ok, "no cqrs_projection_lag for TaskListProjection") {
+		assert.InDelta(t, 95-17, lag, 1e-6, "apply start - publish end")
 	}
-	return out
+	behind, ok := mf.Value("cqrs_projection_positions_behind", labels)
+	if assert.True(t, ok, "no cqrs_projection_positions_behind for TaskListProjection") {
+		assert.Zero(t, behind)
+	}
+	assert.False(t, mf.Has("cqrs_query_total"), "a bare repository.load is read side but not a query")
+	assert.False(t, mf.Has("cqrs_command_total"), "seed 001 has no command spans")
 }

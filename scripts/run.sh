@@ -13,7 +13,7 @@ if [ -d eventsource/cmd/esdemo ]; then
   (cd eventsource && go build -o ../bin/esdemo ./cmd/esdemo)
   # Give the collector a moment to open its listeners; the demo's exporter retries anyway.
   sleep 2
-  ./bin/esdemo -endpoint "${OTELCOL_ES_OTLP_GRPC:-127.0.0.1:4317}" -duration 24h &
+  ./bin/esdemo -endpoint "${OTELCOL_ES_OTLP_GRPC:-127.0.0.1:4317}" -duration 1h &
   pids+=($!)
   echo "otelcol-es is running with the demo workload. CQRS metrics: http://${OTELCOL_ES_PROMETHEUS:-127.0.0.1:8889}/metrics"
 fi

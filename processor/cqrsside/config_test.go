@@ -57,6 +57,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_order"), errMsg: `rules_order: "first" is not valid, use "before" or "after"`},
 		{id: component.NewIDWithName(metadata.Type, "bad_hold"), errMsg: `hold_spans: "some" is not valid`},
 		{id: component.NewIDWithName(metadata.Type, "bad_limits"), errMsg: "ancestor_wait: must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "readme")},
 		{id: component.NewIDWithName(metadata.Type, "no_hold"), expected: func() *Config {
 			c := createDefaultConfig().(*Config)
 			c.HoldSpans, c.AncestorWait, c.MaxHeldSpans = holdNone, 0, 0
@@ -75,7 +76,9 @@ func TestLoadConfig(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, tt.expected, cfg)
+			if tt.expected != nil {
+				assert.Equal(t, tt.expected, cfg)
+			}
 		})
 	}
 }

@@ -77,6 +77,7 @@ func TestParentInLaterBatchReleasesHeld(t *testing.T) {
 		sp{name: "SELECT events", id: "db", parent: "g", scope: "db", kind: ptrace.SpanKindClient}))
 	assert.Empty(t, h.sink.AllTraces(), "all spans wait for their ancestors")
 	assert.Equal(t, 2, h.p.held.live)
+	assert.Equal(t, int64(2), metricSum(t, h.tel, "processor_cqrsside_held_spans"))
 	h.clock.Advance(2 * time.Second)
 	h.consume(tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "c", scope: "repo"}))
 	assert.Equal(t, 3, h.p.held.live)
@@ -93,6 +94,7 @@ func TestParentInLaterBatchReleasesHeld(t *testing.T) {
 	assert.Equal(t, int64(3), metricSum(t, h.tel, "processor_cqrsside_spans_inherited_late"))
 	assert.Zero(t, metricSum(t, h.tel, "processor_cqrsside_spans_held_timeout"))
 	assert.Empty(t, h.p.held.byParent)
+	assert.Zero(t, metricSum(t, h.tel, "processor_cqrsside_held_spans"))
 }
 
 func TestHeldSpanKeepsResourceAndScope(t *testing.T) {
@@ -112,7 +114,7 @@ func TestHeldSpanKeepsResourceAndScope(t *testing.T) {
 	assert.Equal(t, want.ResourceSpans().At(0).Resource().Attributes().AsRaw(), rs.Resource().Attributes().AsRaw())
 	assert.Equal(t, "repo", rs.ScopeSpans().At(0).Scope().Name())
 	assert.Equal(t, "1.2.3", rs.ScopeSpans().At(0).Scope().Version())
-	assert.Equal(t, "eventsource.repository.load", rs.ScopeSpans().At(0).Spans().At(0).Name())
+	assert.Equal(t, semconv.SpanRepositoryLoad, rs.ScopeSpans().At(0).Spans().At(0).Name())
 }
 
 func TestHeldSpanTimesOutWithFallback(t *testing.T) {

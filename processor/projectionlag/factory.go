@@ -40,7 +40,9 @@ func createDefaultConfig() component.Config {
 			MaxDepth:                16,
 		},
 		Positions: positionsConfig{
-			HeadKeyAttributes: []string{semconv.AttrServiceName, semconv.AttrDBName},
+			// One head per event-store database, not per service: with a bus, projections often run in
+			// another service than the writer (seed 001), and must still compare against its head.
+			HeadKeyAttributes: []string{semconv.AttrDBName},
 			MaxHeads:          1_000,
 			MaxProjections:    10_000,
 		},

@@ -1,4 +1,4 @@
-package e2e
+package testbed
 
 import (
 	"bytes"
@@ -19,19 +19,19 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// loadTraces reads an OTLP/JSON file from the repository's testdata/.
-func loadTraces(t *testing.T, name string) ptrace.Traces {
+// LoadTraces reads an OTLP/JSON file from the repository's testdata/.
+func LoadTraces(t testing.TB, name string) ptrace.Traces {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
+	b, err := os.ReadFile(filepath.Join(RepoRoot(), "testdata", name))
 	require.NoError(t, err)
 	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(b)
 	require.NoError(t, err)
 	return td
 }
 
-// withFreshIDs returns a copy of td with new trace and span ids, consistently remapped across parents and
+// WithFreshIDs returns a copy of td with new trace and span ids, consistently remapped across parents and
 // links, so the same shapes can be sent repeatedly as distinct traces.
-func withFreshIDs(td ptrace.Traces) ptrace.Traces {
+func WithFreshIDs(td ptrace.Traces) ptrace.Traces {
 	out := ptrace.NewTraces()
 	td.CopyTo(out)
 	traces := map[pcommon.TraceID]pcommon.TraceID{}
@@ -81,39 +81,40 @@ func withFreshIDs(td ptrace.Traces) ptrace.Traces {
 	return out
 }
 
-// The three OTLP transports the receiver offers.
-type transport string
+// Transport is one of the three OTLP transports the receiver offers.
+type Transport string
 
 const (
-	viaGRPC      transport = "grpc"
-	viaHTTPProto transport = "http/protobuf"
-	viaHTTPJSON  transport = "http/json"
+	GRPC      Transport = "grpc"
+	HTTPProto Transport = "http/protobuf"
+	HTTPJSON  Transport = "http/json"
 )
 
-func send(ctx context.Context, t *testing.T, c *collector, via transport, td ptrace.Traces) {
+// Send exports td to the collector's default-config OTLP listeners over the given transport.
+func Send(ctx context.Context, t testing.TB, c *Collector, via Transport, td ptrace.Traces) {
 	t.Helper()
 	req := ptraceotlp.NewExportRequestFromTraces(td)
 	switch via {
-	case viaGRPC:
-		conn, err := grpc.NewClient(c.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	case GRPC:
+		conn, err := grpc.NewClient(c.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		require.NoError(t, err)
 		defer conn.Close()
 		_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, req)
 		require.NoError(t, err)
-	case viaHTTPProto:
+	case HTTPProto:
 		body, err := req.MarshalProto()
 		require.NoError(t, err)
-		postOTLP(ctx, t, "http://"+c.http+"/v1/traces", "application/x-protobuf", body)
-	case viaHTTPJSON:
+		postOTLP(ctx, t, "http://"+c.HTTP+"/v1/traces", "application/x-protobuf", body)
+	case HTTPJSON:
 		body, err := req.MarshalJSON()
 		require.NoError(t, err)
-		postOTLP(ctx, t, "http://"+c.http+"/v1/traces", "application/json", body)
+		postOTLP(ctx, t, "http://"+c.HTTP+"/v1/traces", "application/json", body)
 	default:
 		t.Fatalf("unknown transport %q", via)
 	}
 }
 
-func postOTLP(ctx context.Context, t *testing.T, url, contentType string, body []byte) {
+func postOTLP(ctx context.Context, t testing.TB, url, contentType string, body []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	require.NoError(t, err)
