@@ -10,7 +10,7 @@ MODULES    := . eventsource eventsource/sqlitestore
 GOTESTFLAGS ?= -race -count=1
 export OTELCOL_ES_BIN := $(CURDIR)/$(BIN)
 
-.PHONY: all build run test bench bench-ci lint generate check-generated fuzz fuzz-ci clean
+.PHONY: all build run test bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
 
 all: build
 
@@ -30,13 +30,21 @@ run: build
 test: build
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(GOTESTFLAGS) ./...) || exit 1; done
 
-# Micro-benchmarks of the components (ns/span, allocs/span).
+# Side-by-side micro-benchmarks against contrib (bench/ module, 10 interleaved rounds, benchstat), and
+# the end-to-end load harness (floor vs otelcol-es vs contrib-equivalent). See docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 10 ./processor/... ./connector/...
+	$(MAKE) -C bench micro
 
-# CI only keeps the benchmarks compiling and running; it asserts no timing.
+bench-e2e: build
+	$(MAKE) -C bench e2e
+
+bench-cardinality: build
+	$(MAKE) -C bench cardinality
+
+# CI only keeps the benchmarks compiling and running once; it asserts no timing.
 bench-ci:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./processor/... ./connector/...
+	$(MAKE) -C bench micro-ci
 
 # Fuzz every target for 10 minutes each (make fuzz), or 30 s each in CI (make fuzz-ci).
 fuzz:
@@ -47,7 +55,7 @@ fuzz-ci:
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	@for m in $(MODULES) cmd/otelcol-es; do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@for m in $(MODULES) bench cmd/otelcol-es; do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 # Regenerates component metadata (mdatagen) and the distribution's sources (ocb) without compiling.
 generate:

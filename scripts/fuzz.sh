@@ -9,7 +9,7 @@ for pkg in $(go list ./processor/... ./connector/...); do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     found=1
     echo "== $pkg $target ($fuzztime)"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 100x "$pkg"
   done
 done
 [ "$found" = 1 ] || { echo "no fuzz targets found"; exit 1; }

@@ -1,5 +1,5 @@
 // Package testbatch builds span batches for the connector's tests and
-// benchmarks (also the contrib comparison module in internal/contribbench).
+// benchmarks. The side-by-side comparison with contrib lives in the bench/ module.
 package testbatch // import "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/testbatch"
 
 import (
