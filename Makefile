@@ -6,11 +6,12 @@ BIN        := bin/otelcol-es
 DEMO_BIN   := bin/esdemo
 COMPONENTS := processor/cqrsside processor/projectionlag connector/spanmetrics-es
 # Modules with their own go.mod, tested separately.
-MODULES    := . eventsource eventsource/sqlitestore
+MODULES    := . eventsource eventsource/sqlitestore reliability
 GOTESTFLAGS ?= -race -count=1
 export OTELCOL_ES_BIN := $(CURDIR)/$(BIN)
+export OTELCOL_ES_DEMO_BIN := $(CURDIR)/$(DEMO_BIN)
 
-.PHONY: all build run test bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
+.PHONY: all build demo run test soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
 
 all: build
 
@@ -18,17 +19,22 @@ all: build
 build:
 	cd cmd/otelcol-es && $(GO) build -trimpath -o ../../$(BIN) .
 
-$(DEMO_BIN):
+demo:
 	cd eventsource && $(GO) build -o ../$(DEMO_BIN) ./cmd/esdemo
 
 # Starts otelcol-es on its embedded default config (config/default.yaml) and the demo workload against it.
 # Metrics: http://127.0.0.1:8889/metrics . Ctrl-C stops both.
-run: build
+run: build demo
 	./scripts/run.sh
 
-# Every test, with the race detector. The end-to-end tests use the binary built once by `build`.
-test: build
-	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(GOTESTFLAGS) ./...) || exit 1; done
+# Every test, with the race detector. The end-to-end and reliability tests use the binaries built once by
+# `build` and `demo` (the reliability suite includes a 60 s soak; `make soak` runs it for 10 minutes).
+test: build demo
+	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(GOTESTFLAGS) -timeout 30m ./...) || exit 1; done
+
+# R1: the demo workload against otelcol-es for 10 minutes, every span and command accounted for.
+soak: build demo
+	cd reliability && $(GO) test -count=1 -v -timeout 30m -run TestSoak . -soak.duration=10m
 
 # Side-by-side micro-benchmarks against contrib (bench/ module, 10 interleaved rounds, benchstat), and
 # the end-to-end load harness (floor vs otelcol-es vs contrib-equivalent). See docs/benchmarks.md.

@@ -9,8 +9,7 @@ trap cleanup EXIT INT TERM
 ./bin/otelcol-es &
 pids+=($!)
 
-if [ -d eventsource/cmd/esdemo ]; then
-  (cd eventsource && go build -o ../bin/esdemo ./cmd/esdemo)
+if [ -x bin/esdemo ]; then
   # Give the collector a moment to open its listeners; the demo's exporter retries anyway.
   sleep 2
   ./bin/esdemo -endpoint "${OTELCOL_ES_OTLP_GRPC:-127.0.0.1:4317}" -duration 1h &

@@ -524,7 +524,11 @@ func (p *lagProcessor) checkpoint(res pcommon.Resource, span ptrace.Span, c *cou
 	head, key := p.projectionKey(attrs, res, pn)
 	cp := p.positions.Checkpoint(head, key, pos, stated)
 	c.projectionsEvicted += int64(cp.EvictedProjections)
-	if cp.HaveHead {
+	// An upstream collector that saw the whole stream (an agent in front of gateways) may have set the
+	// value already; it knows the head better than this instance, so keep it, as a reported lag is kept.
+	upstream, hasUpstream := attrs.Get(semconv.AttrProjectionPositionsBehind)
+	hasUpstream = hasUpstream && upstream.Type() == pcommon.ValueTypeInt && upstream.Int() >= 0
+	if cp.HaveHead && !hasUpstream {
 		attrs.PutInt(semconv.AttrProjectionPositionsBehind, cp.Behind)
 	}
 	phase := semconv.PhaseLive

@@ -1,15 +1,20 @@
 package projectionlag
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/metadata"
 )
 
 func TestReportedLag_KeptAndValidated(t *testing.T) {
@@ -209,4 +214,36 @@ func TestBoundedPositionsCounted(t *testing.T) {
 	h.consume(b.td)
 	assert.Equal(t, int64(3), h.counter("heads_evicted"))
 	assert.Equal(t, int64(3), h.counter("projections_evicted"))
+}
+
+// An agent that saw the whole stream may have set positions behind already; a gateway keeps its value.
+func TestCheckpointKeepsUpstreamPositionsBehind(t *testing.T) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	ss := rs.ScopeSpans().AppendEmpty().Spans()
+	appendSpan := ss.AppendEmpty()
+	appendSpan.SetName("in_memory" + semconv.SpanSuffixAppendEvents)
+	appendSpan.Attributes().PutStr(semconv.AttrSide, semconv.SideWrite)
+	appendSpan.Attributes().PutInt(semconv.AttrESPosition, 100)
+	cp := ss.AppendEmpty()
+	cp.SetName(semconv.SpanCheckpointUpdate)
+	cp.Attributes().PutStr(semconv.AttrSide, semconv.SideProjection)
+	cp.Attributes().PutStr(semconv.AttrESProjectionName, "orders")
+	cp.Attributes().PutInt(semconv.AttrESPosition, 90)
+	cp.Attributes().PutInt(semconv.AttrProjectionPositionsBehind, 25)
+
+	sink := new(consumertest.TracesSink)
+	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), createDefaultConfig(), sink)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, p.ConsumeTraces(context.Background(), td))
+	require.NoError(t, p.Shutdown(context.Background()))
+
+	got := sink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(1).Attributes()
+	behind, ok := got.Get(semconv.AttrProjectionPositionsBehind)
+	require.True(t, ok)
+	assert.Equal(t, int64(25), behind.Int(), "the upstream value, not this instance's 100-90")
+	phase, ok := got.Get(semconv.AttrProjectionPhase)
+	require.True(t, ok)
+	assert.Equal(t, semconv.PhaseLive, phase.Str())
 }

@@ -127,7 +127,12 @@ func newTracerProvider(ctx context.Context, cfg config, rec *recorder) (*sdktrac
 		sdktrace.WithSpanProcessor(spanCounter{r: rec}),
 	}
 	if cfg.endpoint != "none" {
-		eopts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.endpoint)}
+		// The ground truth counts every span, so the exporter must outlast a collector that refuses load
+		// for a while (memory_limiter answers Unavailable): the SDK's 10 s default timeout would drop spans.
+		eopts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.endpoint),
+			otlptracegrpc.WithTimeout(2 * time.Minute),
+			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 100 * time.Millisecond,
+				MaxInterval: 5 * time.Second, MaxElapsedTime: 2 * time.Minute})}
 		if cfg.insecure {
 			eopts = append(eopts, otlptracegrpc.WithInsecure())
 		}

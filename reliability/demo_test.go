@@ -1,0 +1,217 @@
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-es/otelcol-es/internal/testbed"
+)
+
+// truth is the part of esdemo's ground-truth JSON the tests compare (eventsource/README.md documents it).
+type truth struct {
+	ServiceName    string                      `json:"service_name"`
+	Commands       map[string]map[string]int64 `json:"commands"`
+	CommandsTotal  int64                       `json:"commands_total"`
+	EventsProduced struct {
+		ByCommandType map[string]int64 `json:"by_command_type"`
+	} `json:"events_produced"`
+	Queries      map[string]map[string]int64 `json:"queries"`
+	QueryResults map[string]*stats           `json:"query_result_size"`
+	Projections  map[string]struct {
+		Phases map[string]*struct {
+			Applies        int64             `json:"applies"`
+			DeadLettered   int64             `json:"dead_lettered"`
+			LagByEventType map[string]*stats `json:"lag_ms_by_event_type"`
+		} `json:"phases"`
+		Checkpoint int64 `json:"checkpoint"`
+	} `json:"projections"`
+	Lag              map[string]*stats            `json:"lag_ms"`
+	HeadPosition     int64                        `json:"head_position"`
+	SpansTotal       int64                        `json:"spans_total"`
+	ConsistencyDelay map[string]map[string]*stats `json:"consistency_delay_ms"`
+}
+
+type stats struct {
+	Count int64   `json:"count"`
+	Sum   float64 `json:"sum"`
+}
+
+// runDemo runs esdemo against an OTLP/gRPC endpoint until it exits (load duration, then drain and flush)
+// and returns its ground truth.
+func runDemo(ctx context.Context, t *testing.T, endpoint string, args ...string) *truth {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "truth.json")
+	logs := &testbed.SyncBuffer{}
+	cmd := exec.CommandContext(ctx, demoBin, append([]string{"-endpoint", endpoint, "-out", out}, args...)...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("esdemo output:\n%s", logs)
+		}
+	})
+	err := cmd.Run()
+	require.NoError(t, err, "esdemo: %s", logs)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var tr truth
+	require.NoError(t, json.Unmarshal(b, &tr))
+	require.NotZero(t, tr.SpansTotal, "esdemo sent no spans: %s", logs)
+	return &tr
+}
+
+// metricSource answers the questions the comparisons ask, from one scrape or from Prometheus over several
+// collectors: the total of a counter (or a histogram's count) and a histogram's sum, over every series whose
+// labels include want.
+type metricSource interface {
+	total(name string, want map[string]string) float64
+	histSum(name string, want map[string]string) float64
+}
+
+// scrape is one collector's /metrics.
+type scrape testbed.Families
+
+func (s scrape) total(name string, want map[string]string) float64 {
+	return testbed.Families(s).Sum(name, want)
+}
+
+func (s scrape) histSum(name string, want map[string]string) float64 {
+	var sum float64
+	fam, ok := s[name]
+	if !ok {
+		return 0
+	}
+	for _, m := range fam.GetMetric() {
+		if m.Histogram != nil && labelsInclude(m.GetLabel(), want) {
+			sum += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return sum
+}
+
+func labelsInclude[L interface {
+	GetName() string
+	GetValue() string
+}](labels []L, want map[string]string) bool {
+	n := 0
+	for _, lp := range labels {
+		if v, ok := want[lp.GetName()]; ok && v == lp.GetValue() {
+			n++
+		}
+	}
+	return n == len(want)
+}
+
+// checkAgainstTruth compares the CQRS metrics with esdemo's ground truth: every count exactly, lag sums
+// to float precision (each sample is the span's own cqrs.projection.lag_ms), consistency-delay sums within
+// a small tolerance (the demo reads the command end a few µs after the span ended).
+func checkAgainstTruth(t *testing.T, src metricSource, tr *truth) {
+	t.Helper()
+	svc := map[string]string{"service_name": tr.ServiceName}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{"service_name": tr.ServiceName}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, typ := range sortedKeys(tr.Commands) {
+		for _, status := range sortedKeys(tr.Commands[typ]) {
+			want := float64(tr.Commands[typ][status])
+			l := with("command_type", typ, "command_status", status)
+			assert.Equalf(t, want, src.total("cqrs_command_total", l), "cqrs_command_total%v", l)
+			assert.Equalf(t, want, src.total("cqrs_command_duration", l), "cqrs_command_duration count%v", l)
+		}
+	}
+	assert.Equal(t, float64(tr.CommandsTotal), src.total("cqrs_command_total", svc), "cqrs_command_total summed over series")
+	for _, typ := range sortedKeys(tr.EventsProduced.ByCommandType) {
+		l := with("command_type", typ)
+		assert.Equalf(t, float64(tr.EventsProduced.ByCommandType[typ]), src.total("cqrs_events_produced", l), "cqrs_events_produced%v", l)
+	}
+	for _, typ := range sortedKeys(tr.Queries) {
+		for _, status := range sortedKeys(tr.Queries[typ]) {
+			l := with("query_type", typ, "query_status", status)
+			assert.Equalf(t, float64(tr.Queries[typ][status]), src.total("cqrs_query_total", l), "cqrs_query_total%v", l)
+		}
+	}
+	for _, typ := range sortedKeys(tr.QueryResults) {
+		l := with("query_type", typ)
+		assert.Equalf(t, float64(tr.QueryResults[typ].Count), src.total("cqrs_query_result_size", l), "cqrs_query_result_size count%v", l)
+		assertClose(t, tr.QueryResults[typ].Sum, src.histSum("cqrs_query_result_size", l), 0, "cqrs_query_result_size sum%v", l)
+	}
+	for _, name := range sortedKeys(tr.Projections) {
+		p := tr.Projections[name]
+		var applies, dead int64
+		for _, phase := range sortedKeys(p.Phases) {
+			ph := p.Phases[phase]
+			applies += ph.Applies
+			dead += ph.DeadLettered
+			metric := map[string]string{"live": "cqrs_projection_lag", "replay": "cqrs_projection_replay_lag"}[phase]
+			require.NotEmptyf(t, metric, "unknown phase %q in the ground truth", phase)
+			for _, et := range sortedKeys(ph.LagByEventType) {
+				s := ph.LagByEventType[et]
+				l := with("projection_name", name, "event_type", et)
+				assert.Equalf(t, float64(s.Count), src.total(metric, l), "%s count%v", metric, l)
+				assertClose(t, s.Sum, src.histSum(metric, l), 1e-3, "%s sum%v", metric, l)
+			}
+		}
+		l := with("projection_name", name)
+		assert.Equalf(t, float64(applies), src.total("cqrs_projection_total", l), "cqrs_projection_total%v (every phase)", l)
+		assert.Equalf(t, float64(dead), src.total("cqrs_projection_total", with("projection_name", name, "status", "error")),
+			"cqrs_projection_total%v status=error = dead-lettered applies", l)
+	}
+	for _, cmd := range sortedKeys(tr.ConsistencyDelay) {
+		for _, proj := range sortedKeys(tr.ConsistencyDelay[cmd]) {
+			s := tr.ConsistencyDelay[cmd][proj]
+			l := with("command_type", cmd, "projection_name", proj)
+			assert.Equalf(t, float64(s.Count), src.total("cqrs_consistency_delay", l), "cqrs_consistency_delay count%v", l)
+			// The demo reads the command's end just after Dispatch returns: allow 0.1 ms per sample.
+			assertClose(t, s.Sum, src.histSum("cqrs_consistency_delay", l), 0.1*float64(s.Count), "cqrs_consistency_delay sum%v", l)
+		}
+	}
+}
+
+// assertClose allows abs plus a relative 1e-9 for the order in which float sums were added.
+func assertClose(t *testing.T, want, got, abs float64, msg string, args ...any) {
+	t.Helper()
+	tol := abs + 1e-9*math.Abs(want)
+	assert.InDeltaf(t, want, got, tol, msg, args...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// acceptedSpans sums otelcol_receiver_accepted_spans (every transport) of one receiver from a collector's
+// own telemetry.
+func acceptedSpans(ctx context.Context, c *testbed.Collector, receiver string) (accepted, refused float64, err error) {
+	f, err := testbed.Scrape(ctx, "http://"+c.Telemetry+"/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	l := map[string]string{"receiver": receiver}
+	return f.Sum("otelcol_receiver_accepted_spans", l), f.Sum("otelcol_receiver_refused_spans", l), nil
+}
+
+func describe(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, m[k]))
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}

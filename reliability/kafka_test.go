@@ -1,0 +1,159 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/otelcol-es/otelcol-es/internal/testbed"
+)
+
+const (
+	kafkaTopic      = "otlp_spans"
+	kafkaGroup      = "otelcol-es-test"
+	kafkaPartitions = 6
+)
+
+// TestKafkaConsumerGroupMatchesDirectPipeline: esdemo -> agent (config/agent-kafka.yaml, partitioned by
+// trace id) -> an in-process Kafka broker (franz-go kfake on 127.0.0.1) -> two gateways
+// (config/gateway-kafka.yaml) consuming as one group. The agent also tees the stream straight to a reference
+// gateway over OTLP (the direct pipeline). Totals and histograms summed over the two Kafka gateways equal
+// the direct pipeline's and esdemo's ground truth; every span is consumed exactly once.
+func TestKafkaConsumerGroupMatchesDirectPipeline(t *testing.T) {
+	promBin := testbed.PrometheusBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(kafkaPartitions, kafkaTopic))
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	brokers := strings.Join(cluster.ListenAddrs(), ",")
+	kenv := []string{"OTELCOL_ES_KAFKA_BROKERS=" + brokers, "OTELCOL_ES_KAFKA_TOPIC=" + kafkaTopic, "OTELCOL_ES_KAFKA_GROUP=" + kafkaGroup}
+
+	sink, refSink := testbed.StartTraceSink(t), testbed.StartTraceSink(t)
+	var gws []*testbed.Collector
+	for range 2 {
+		gws = append(gws, testbed.StartCollector(t, collectorBin, append([]string{"OTELCOL_ES_BACKEND=" + sink.Addr}, kenv...),
+			"--config", configPath("gateway-kafka.yaml")))
+	}
+	ref, refAddr := startGateway(t, refSink.Addr)
+	agent := testbed.StartCollector(t, collectorBin, append([]string{"RELIABILITY_REFERENCE=" + refAddr}, kenv...),
+		"--config", configPath("agent-kafka.yaml"), "--config", writeOverlay(t, fmt.Sprintf(referenceOverlay, "kafka")))
+	for _, c := range append(gws, ref, agent) {
+		c.WaitReady(t)
+	}
+	// Both gateways hold partitions before any span is produced: no rebalance (and so no redelivery)
+	// happens under load, and "exactly once" below is a fair expectation.
+	waitGroupStable(ctx, t, brokers, kafkaGroup, len(gws))
+
+	var targets []string
+	for _, g := range gws {
+		targets = append(targets, g.Prom)
+	}
+	prom := testbed.StartPrometheus(t, promBin, append(targets, ref.Prom))
+
+	tr := runDemo(ctx, t, agent.GRPC, "-duration", "15s", "-rate", "60", "-replay-after", "8s", "-service-name", "kafka")
+	t.Logf("esdemo: %d spans, %d commands", tr.SpansTotal, tr.CommandsTotal)
+	waitKafkaSpans(ctx, t, tr.SpansTotal, agent, gws, ref, sink, refSink)
+
+	viaKafka := promSource{ctx: ctx, t: t, base: prom, instances: targets}
+	direct := promSource{ctx: ctx, t: t, base: prom, instances: []string{ref.Prom}}
+	waitForPromTruth(t, viaKafka, tr)
+	waitForPromTruth(t, direct, tr)
+	waitConverged(t, viaKafka, direct, 30*time.Second)
+	t.Run("link joins co-located", func(t *testing.T) { checkJoinsColocated(ctx, t, gws, ref, tr) })
+	t.Run("kafka gateways = direct pipeline", func(t *testing.T) {
+		compareTopologies(t, promSource{ctx, t, prom, targets}, promSource{ctx, t, prom, []string{ref.Prom}})
+	})
+	t.Run("kafka gateways = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, targets}, tr) })
+
+	// Consumer lag drained to zero on every partition.
+	for i, g := range gws {
+		f, err := testbed.Scrape(ctx, "http://"+g.Telemetry+"/metrics")
+		require.NoError(t, err)
+		if f.Has("otelcol_kafka_receiver_offset_lag") {
+			require.Zerof(t, f.Sum("otelcol_kafka_receiver_offset_lag", nil), "gateway %d offset lag", i)
+		}
+	}
+}
+
+// waitGroupStable waits until the consumer group is Stable with n members, each assigned partitions.
+func waitGroupStable(ctx context.Context, t *testing.T, brokers, group string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	require.NoError(t, err)
+	defer cl.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{group}
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil && len(resp.Groups) == 1 {
+			g := resp.Groups[0]
+			assigned := 0
+			for _, m := range g.Members {
+				if len(m.MemberAssignment) > 0 {
+					assigned++
+				}
+			}
+			last = fmt.Sprintf("state %s, %d members, %d with an assignment", g.State, len(g.Members), assigned)
+			if g.State == "Stable" && len(g.Members) == n && assigned == n {
+				t.Logf("consumer group %s: %s", group, last)
+				return
+			}
+		} else if err != nil {
+			last = err.Error()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("consumer group %s never became stable with %d members: %s", group, n, last)
+}
+
+// waitKafkaSpans waits until every span went agent -> Kafka -> exactly one gateway -> backend, and the
+// direct pipeline received them all too.
+func waitKafkaSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Collector, gws []*testbed.Collector, ref *testbed.Collector,
+	sink, refSink *testbed.TraceSink) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		state := map[string]float64{}
+		a, _, err := acceptedSpans(ctx, agent, "otlp")
+		require.NoError(t, err)
+		state["agent"] = a
+		var sum float64
+		for i, g := range gws {
+			v, _, err := acceptedSpans(ctx, g, "kafka")
+			require.NoError(t, err)
+			state[fmt.Sprintf("gateway%d", i)] = v
+			sum += v
+		}
+		state["gateways"] = sum
+		r, _, err := acceptedSpans(ctx, ref, "otlp")
+		require.NoError(t, err)
+		state["direct"] = r
+		state["backend"], state["direct backend"] = float64(sink.Spans()), float64(refSink.Spans())
+		ok := true
+		for _, k := range []string{"agent", "gateways", "direct", "backend", "direct backend"} {
+			ok = ok && state[k] == float64(want)
+		}
+		if ok {
+			for i := range gws {
+				require.Positivef(t, state[fmt.Sprintf("gateway%d", i)], "gateway %d consumed nothing: the group did not spread the partitions", i)
+			}
+			t.Logf("spans: %v", state)
+			return
+		}
+		if time.Now().After(deadline) || state["gateways"] > float64(want) {
+			t.Fatalf("spans sent %d, accepted/received: %v", want, state)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

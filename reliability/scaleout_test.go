@@ -1,0 +1,162 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-es/otelcol-es/internal/testbed"
+)
+
+// startGateway runs config/gateway-lb-backend.yaml on a free OTLP/gRPC port, forwarding traces to backend.
+func startGateway(t *testing.T, backend string, extraEnv ...string) (*testbed.Collector, string) {
+	t.Helper()
+	grpcAddr := testbed.FreeAddr(t)
+	env := append([]string{"OTELCOL_ES_GATEWAY_GRPC=" + grpcAddr, "OTELCOL_ES_BACKEND=" + backend}, extraEnv...)
+	c := testbed.StartCollector(t, collectorBin, env, "--config", configPath("gateway-lb-backend.yaml"))
+	return c, grpcAddr
+}
+
+// writeOverlay writes a config fragment merged over a shipped config (--config a --config b).
+func writeOverlay(t *testing.T, yaml string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "overlay.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(yaml), 0o600))
+	return p
+}
+
+// referenceOverlay tees an agent's traces pipeline to one more gateway: a single instance fed the same stream.
+const referenceOverlay = `exporters:
+  otlp_grpc/reference:
+    endpoint: ${env:RELIABILITY_REFERENCE}
+    tls:
+      insecure: true
+service:
+  pipelines:
+    traces:
+      exporters: [%s, otlp_grpc/reference]
+`
+
+// TestLoadBalancedGatewaysMatchSingleInstance: esdemo -> agent (config/agent-lb.yaml, load_balancing by
+// trace id over a static list) -> three gateways (config/gateway-lb-backend.yaml). The agent also tees the
+// same stream to a fourth, reference gateway. A real Prometheus scrapes all four: the totals and histogram
+// buckets summed over the three equal the reference's, both equal esdemo's ground truth, and the three
+// gateways' series carry three distinct otelcol_instance_id values.
+func TestLoadBalancedGatewaysMatchSingleInstance(t *testing.T) {
+	promBin := testbed.PrometheusBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	sink, refSink := testbed.StartTraceSink(t), testbed.StartTraceSink(t)
+	var gws []*testbed.Collector
+	var addrs []string
+	for range 3 {
+		g, addr := startGateway(t, sink.Addr)
+		gws, addrs = append(gws, g), append(addrs, addr)
+	}
+	ref, refAddr := startGateway(t, refSink.Addr)
+	agent := testbed.StartCollector(t, collectorBin,
+		[]string{"OTELCOL_ES_LB_GATEWAYS=" + strings.Join(addrs, ","), "RELIABILITY_REFERENCE=" + refAddr},
+		"--config", configPath("agent-lb.yaml"), "--config", writeOverlay(t, fmt.Sprintf(referenceOverlay, "load_balancing")))
+	for _, c := range append(gws, ref, agent) {
+		c.WaitReady(t)
+	}
+	var lbTargets []string
+	for _, g := range gws {
+		lbTargets = append(lbTargets, g.Prom)
+	}
+	prom := testbed.StartPrometheus(t, promBin, append(lbTargets, ref.Prom))
+
+	tr := runDemo(ctx, t, agent.GRPC, "-duration", "15s", "-rate", "60", "-replay-after", "8s", "-service-name", "lb")
+	t.Logf("esdemo: %d spans, %d commands", tr.SpansTotal, tr.CommandsTotal)
+
+	// Every span: into the agent, into exactly one of the three gateways, and on to the traces backend.
+	waitSpans(ctx, t, tr.SpansTotal, agent, gws, ref, sink, refSink)
+
+	lb := promSource{ctx: ctx, t: t, base: prom, instances: lbTargets}
+	single := promSource{ctx: ctx, t: t, base: prom, instances: []string{ref.Prom}}
+	waitForPromTruth(t, lb, tr)
+	waitForPromTruth(t, single, tr)
+	// Other families may land one flush or scrape later than the headline totals.
+	waitConverged(t, lb, single, 30*time.Second)
+
+	t.Run("link joins co-located", func(t *testing.T) { checkJoinsColocated(ctx, t, gws, ref, tr) })
+	t.Run("three gateways = one instance", func(t *testing.T) {
+		compareTopologies(t, promSource{ctx, t, prom, lbTargets}, promSource{ctx, t, prom, []string{ref.Prom}})
+	})
+	t.Run("three gateways = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, lbTargets}, tr) })
+	t.Run("one instance = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, []string{ref.Prom}}, tr) })
+
+	t.Run("series never collide", func(t *testing.T) {
+		ids := map[string]string{}
+		for _, target := range lbTargets {
+			res, err := testbed.Query(ctx, prom, fmt.Sprintf(`count by (otelcol_instance_id) ({__name__=~"cqrs_.+", instance=%q})`, target))
+			require.NoError(t, err)
+			require.Lenf(t, res, 1, "gateway %s: every CQRS series carries one otelcol_instance_id: %+v", target, res)
+			id := res[0].Metric["otelcol_instance_id"]
+			require.NotEmptyf(t, id, "gateway %s has CQRS series without otelcol_instance_id", target)
+			assert.NotContainsf(t, ids, id, "gateways %s and %s share otelcol_instance_id %q", ids[id], target, id)
+			ids[id] = target
+		}
+		// Without the scrape target's instance label, the three gateways' series are still distinct.
+		sel := fmt.Sprintf(`{instance=~%q}`, strings.Join(lbTargets, "|"))
+		for _, m := range counted {
+			all, err := testbed.Query(ctx, prom, "count("+m+sel+")")
+			require.NoError(t, err)
+			distinct, err := testbed.Query(ctx, prom, "count(count without (instance) ("+m+sel+"))")
+			require.NoError(t, err)
+			require.Lenf(t, all, 1, "no %s series", m)
+			require.Len(t, distinct, 1)
+			assert.Equalf(t, all[0].Value[1], distinct[0].Value[1], "%s: series of different gateways collapse once the scrape target label is dropped", m)
+		}
+	})
+}
+
+// waitSpans waits until the agent accepted every span, the gateways together accepted each exactly once,
+// the reference accepted all, and both traces backends received them all.
+func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Collector, gws []*testbed.Collector, ref *testbed.Collector,
+	sink, refSink *testbed.TraceSink) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		state := map[string]float64{}
+		a, _, err := acceptedSpans(ctx, agent, "otlp")
+		require.NoError(t, err)
+		state["agent"] = a
+		var sum float64
+		for i, g := range gws {
+			v, _, err := acceptedSpans(ctx, g, "otlp")
+			require.NoError(t, err)
+			state[fmt.Sprintf("gateway%d", i)] = v
+			sum += v
+		}
+		state["gateways"] = sum
+		r, _, err := acceptedSpans(ctx, ref, "otlp")
+		require.NoError(t, err)
+		state["reference"] = r
+		state["backend"] = float64(sink.Spans())
+		state["reference backend"] = float64(refSink.Spans())
+		ok := true
+		for _, k := range []string{"agent", "gateways", "reference", "backend", "reference backend"} {
+			ok = ok && state[k] == float64(want)
+		}
+		if ok {
+			for i := range gws {
+				assert.Positivef(t, state[fmt.Sprintf("gateway%d", i)], "gateway %d received no spans: the load was not spread", i)
+			}
+			t.Logf("spans: %v", state)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spans sent %d, accepted/received: %v", want, state)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
