@@ -60,7 +60,7 @@ fuzz-ci:
 	./scripts/fuzz.sh 30s
 
 lint:
-	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@for m in $(MODULES) bench cmd/otelcol-es; do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 # Regenerates component metadata (mdatagen) and the distribution's sources (ocb) without compiling.
