@@ -80,8 +80,12 @@ func TestOverloadRefusesRetryablyAndLosesNothing(t *testing.T) {
 	assert.Zero(t, s.failedBatches.Load(), "refusals must be retryable (Unavailable / ResourceExhausted): %v", s.codeCounts())
 	// The slack: memory_limiter bounds the Go heap; RSS also holds what the idle process already has
 	// resident (the ~190 MB binary's touched pages, runtime, caches preallocated at start-up: ~100 MiB
-	// measured). So peak RSS <= limit_mib + idle RSS. GOMEMLIMIT = limit_mib keeps garbage from piling up.
-	assert.LessOrEqual(t, hwm, int64(overloadLimitMiB)+idle, "peak RSS (VmHWM) above limit_mib + idle RSS")
+	// measured), plus what the Go runtime keeps beside the heap it counts (stacks, GC metadata, freed spans
+	// not yet returned): runtimeSlackMiB. So peak RSS <= limit_mib + idle RSS + runtimeSlackMiB; measured
+	// peaks sat ~20 MiB under limit_mib + idle.
+	// GOMEMLIMIT = limit_mib keeps garbage from piling up.
+	const runtimeSlackMiB = 64
+	assert.LessOrEqual(t, hwm, int64(overloadLimitMiB)+idle+runtimeSlackMiB, "peak RSS (VmHWM) above limit_mib + idle RSS + runtime slack")
 
 	waitDelivered(t, accepted, sink, 3*time.Minute)
 	// Nothing the collector accepted, from the senders or from esdemo, is lost: the backend holds exactly
