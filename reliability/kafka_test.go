@@ -63,16 +63,7 @@ func TestKafkaConsumerGroupMatchesDirectPipeline(t *testing.T) {
 	t.Logf("esdemo: %d spans, %d commands", tr.SpansTotal, tr.CommandsTotal)
 	waitKafkaSpans(ctx, t, tr.SpansTotal, agent, gws, ref, sink, refSink)
 
-	viaKafka := promSource{ctx: ctx, t: t, base: prom, instances: targets}
-	direct := promSource{ctx: ctx, t: t, base: prom, instances: []string{ref.Prom}}
-	waitForPromTruth(t, viaKafka, tr)
-	waitForPromTruth(t, direct, tr)
-	waitConverged(t, viaKafka, direct, 30*time.Second)
-	t.Run("link joins co-located", func(t *testing.T) { checkJoinsColocated(ctx, t, gws, ref, tr) })
-	t.Run("kafka gateways = direct pipeline", func(t *testing.T) {
-		compareTopologies(t, promSource{ctx, t, prom, targets}, promSource{ctx, t, prom, []string{ref.Prom}})
-	})
-	t.Run("kafka gateways = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, targets}, tr) })
+	checkTopologyMatchesReference(ctx, t, prom, gws, ref, tr)
 
 	// Consumer lag drained to zero on every partition.
 	for i, g := range gws {

@@ -80,19 +80,7 @@ func TestLoadBalancedGatewaysMatchSingleInstance(t *testing.T) {
 	// Every span: into the agent, into exactly one of the three gateways, and on to the traces backend.
 	waitSpans(ctx, t, tr.SpansTotal, agent, gws, ref, sink, refSink)
 
-	lb := promSource{ctx: ctx, t: t, base: prom, instances: lbTargets}
-	single := promSource{ctx: ctx, t: t, base: prom, instances: []string{ref.Prom}}
-	waitForPromTruth(t, lb, tr)
-	waitForPromTruth(t, single, tr)
-	// Other families may land one flush or scrape later than the headline totals.
-	waitConverged(t, lb, single, 30*time.Second)
-
-	t.Run("link joins co-located", func(t *testing.T) { checkJoinsColocated(ctx, t, gws, ref, tr) })
-	t.Run("three gateways = one instance", func(t *testing.T) {
-		compareTopologies(t, promSource{ctx, t, prom, lbTargets}, promSource{ctx, t, prom, []string{ref.Prom}})
-	})
-	t.Run("three gateways = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, lbTargets}, tr) })
-	t.Run("one instance = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, []string{ref.Prom}}, tr) })
+	checkTopologyMatchesReference(ctx, t, prom, gws, ref, tr)
 
 	t.Run("series never collide", func(t *testing.T) {
 		ids := map[string]string{}
@@ -159,4 +147,28 @@ func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Col
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// checkTopologyMatchesReference waits until the gateways' and the single reference instance's CQRS metrics
+// reach the demo's ground truth, then checks that link joins stayed co-located and that the gateways
+// together equal the reference (every counter and bucket) and the ground truth.
+func checkTopologyMatchesReference(ctx context.Context, t *testing.T, prom string, gws []*testbed.Collector, ref *testbed.Collector, tr *truth) {
+	t.Helper()
+	var targets []string
+	for _, g := range gws {
+		targets = append(targets, g.Prom)
+	}
+	spread := promSource{ctx: ctx, t: t, base: prom, instances: targets}
+	single := promSource{ctx: ctx, t: t, base: prom, instances: []string{ref.Prom}}
+	waitForPromTruth(t, spread, tr)
+	waitForPromTruth(t, single, tr)
+	// Other families may land one flush or scrape later than the headline totals.
+	waitConverged(t, spread, single, 30*time.Second)
+
+	t.Run("link joins co-located", func(t *testing.T) { checkJoinsColocated(ctx, t, gws, ref, tr) })
+	t.Run("gateways = one instance", func(t *testing.T) {
+		compareTopologies(t, promSource{ctx, t, prom, targets}, promSource{ctx, t, prom, []string{ref.Prom}})
+	})
+	t.Run("gateways = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, targets}, tr) })
+	t.Run("one instance = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, []string{ref.Prom}}, tr) })
 }
