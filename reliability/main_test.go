@@ -17,12 +17,22 @@ var (
 	collectorBin string
 	// demoBin is $OTELCOL_ES_DEMO_BIN, else eventsource/cmd/esdemo built once here.
 	demoBin string
+	// loadBin is $OTELCOL_ES_LOAD_BIN, else cmd/esload built once here.
+	loadBin string
 
 	soakDuration = flag.Duration("soak.duration", envDuration("OTELCOL_ES_SOAK_DURATION", time.Minute),
 		"R1 soak load duration (env OTELCOL_ES_SOAK_DURATION); CI 1m, make soak 10m")
 	soakRate = flag.Float64("soak.rate", envFloat("OTELCOL_ES_SOAK_RATE", 100),
-		"R1 soak command rate per second (env OTELCOL_ES_SOAK_RATE); about 21 spans per command")
+		"R1 soak: esdemo's command rate per second (env OTELCOL_ES_SOAK_RATE); about 21 spans per command")
+	soakLoadRate = flag.Float64("soak.load-rate", envFloat("OTELCOL_ES_SOAK_LOAD_RATE", 0.8*saturationSpansPerSec),
+		"R1 soak: esload's offered spans per second (env OTELCOL_ES_SOAK_LOAD_RATE); default 80% of the saturation measured in docs/benchmarks.md")
+	soakStrict = flag.Bool("soak.strict", false,
+		"R1 soak: fail when esload could not send everything it offered (the collector, or this machine, did not keep up)")
 )
+
+// saturationSpansPerSec is otelcol-es's highest sustained rate on config/default.yaml at GOMAXPROCS=1, from
+// the load harness (docs/benchmarks.md, P4: 190 733 spans/s).
+const saturationSpansPerSec = 190_733
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -34,7 +44,9 @@ func TestMain(m *testing.M) {
 	code := 1
 	if collectorBin, err = testbed.CollectorBinary(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
-	} else if demoBin, err = demoBinary(dir); err != nil {
+	} else if demoBin, err = buildBinary(dir, "OTELCOL_ES_DEMO_BIN", "eventsource", "./cmd/esdemo"); err != nil {
+		fmt.Fprintln(os.Stderr, "reliability:", err)
+	} else if loadBin, err = buildBinary(dir, "OTELCOL_ES_LOAD_BIN", ".", "./cmd/esload"); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 	} else {
 		code = m.Run()
@@ -43,18 +55,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func demoBinary(dir string) (string, error) {
-	if bin := os.Getenv("OTELCOL_ES_DEMO_BIN"); bin != "" {
+// buildBinary returns $env when it names a file, else builds pkg of the module in moduleDir (relative to the
+// repository root) into dir.
+func buildBinary(dir, env, moduleDir, pkg string) (string, error) {
+	if bin := os.Getenv(env); bin != "" {
 		if _, err := os.Stat(bin); err == nil {
 			return bin, nil
 		}
 	}
-	bin := filepath.Join(dir, "esdemo")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/esdemo")
-	build.Dir = filepath.Join(testbed.RepoRoot(), "eventsource")
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	build := exec.Command("go", "build", "-o", bin, pkg)
+	build.Dir = filepath.Join(testbed.RepoRoot(), moduleDir)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("building esdemo (or set OTELCOL_ES_DEMO_BIN): %w", err)
+		return "", fmt.Errorf("building %s (or set %s): %w", pkg, env, err)
 	}
 	return bin, nil
 }

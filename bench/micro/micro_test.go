@@ -37,7 +37,7 @@ import (
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag"
 
-	"github.com/otelcol-es/otelcol-es/bench/internal/gen"
+	"github.com/otelcol-es/otelcol-es/internal/spangen"
 )
 
 // poolSize batches are generated once and cycled; each iteration consumes a
@@ -52,9 +52,9 @@ const flushInterval = time.Hour
 var contribConf = filepath.Join("..", "configs", "contrib.yaml")
 
 func pool(tb testing.TB, annotate bool) []ptrace.Traces {
-	cfg := gen.DefaultConfig()
+	cfg := spangen.DefaultConfig()
 	cfg.Annotate = annotate
-	return gen.New(cfg).Batches(poolSize)
+	return spangen.New(cfg).Batches(poolSize)
 }
 
 // run feeds fresh copies of the pool to consume and reports per-span figures.
@@ -203,8 +203,8 @@ func BenchmarkPipeline(b *testing.B) {
 // generator's annotated stream and the processors' output classify (nearly)
 // the same share of spans, and both connectors emit metrics on flush.
 func TestComponentsAgree(t *testing.T) {
-	raw := gen.DefaultConfig()
-	td := gen.New(raw).Batch()
+	raw := spangen.DefaultConfig()
+	td := spangen.New(raw).Batch()
 	want := td.SpanCount()
 
 	sink := new(consumertest.TracesSink)
@@ -212,7 +212,7 @@ func TestComponentsAgree(t *testing.T) {
 	require.NoError(t, esProcessor(t, cqrsside.NewFactory(), lag).ConsumeTraces(context.Background(), td))
 
 	csink := new(consumertest.TracesSink)
-	td2 := gen.New(raw).Batch()
+	td2 := spangen.New(raw).Batch()
 	require.NoError(t, contribTransform(t, "transform/cqrs", csink).ConsumeTraces(context.Background(), td2))
 	require.Len(t, csink.AllTraces(), 1)
 	classified := countWith(csink.AllTraces()[0], semconv.AttrSide)

@@ -40,8 +40,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,7 +47,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/otelcol-es/otelcol-es/bench/internal/gen"
+	"github.com/otelcol-es/otelcol-es/internal/spangen"
 )
 
 type dist struct {
@@ -93,7 +91,7 @@ type options struct {
 	sample      time.Duration
 	profile     string
 	extraConfig stringList
-	gen         gen.Config
+	gen         spangen.Config
 }
 
 type stringList []string
@@ -122,7 +120,7 @@ func main() {
 	flag.DurationVar(&o.sample, "sample", 30*time.Second, "cardinality mode: RSS sampling interval")
 	flag.StringVar(&o.profile, "profile", "", "name=file: enable the pprof extension on that dist (it must include it); rates mode saves a CPU profile of one extra step at the last fixed rate (and the heap after it), cardinality mode saves heap profiles after the first and the last sample")
 	flag.Var(&o.extraConfig, "extra-config", "an extra --config for every collector, e.g. yaml:connectors::spanmetrics_es::series_expiry: 30s (repeatable)")
-	o.gen = gen.DefaultConfig()
+	o.gen = spangen.DefaultConfig()
 	flag.IntVar(&o.gen.AggregateIDs, "aggregate-ids", o.gen.AggregateIDs, "distinct aggregate ids")
 	flag.IntVar(&o.gen.CommandTypes, "command-types", o.gen.CommandTypes, "distinct command types")
 	flag.Float64Var(&o.gen.ErrorRatio, "error-ratio", o.gen.ErrorRatio, "share of failing traces")
@@ -348,132 +346,15 @@ func (c *collector) counters() (accepted, refused float64) {
 	return m["otelcol_receiver_accepted_spans"], m["otelcol_receiver_refused_spans"]
 }
 
-// --- the sender ---
-
-type batch struct {
-	req   ptraceotlp.ExportRequest
-	spans int
-}
-
-type source interface{ next() batch }
-
-type poolSource struct {
-	batches []batch
-	i       atomic.Uint64
-}
-
-func (p *poolSource) next() batch { return p.batches[(p.i.Add(1)-1)%uint64(len(p.batches))] }
-
-// freshSource generates batches in the background so the cardinality run sees
-// ever new aggregate ids.
-type freshSource struct{ ch chan batch }
-
-func newFreshSource(cfg gen.Config) *freshSource {
-	cfg.Now = time.Now
-	g := gen.New(cfg)
-	s := &freshSource{ch: make(chan batch, 64)}
-	go func() {
-		for {
-			td := g.Batch()
-			s.ch <- batch{ptraceotlp.NewExportRequestFromTraces(td), td.SpanCount()}
-		}
-	}()
-	return s
-}
-
-func (s *freshSource) next() batch { return <-s.ch }
-
-func newPoolSource(cfg gen.Config, n int) *poolSource {
-	g := gen.New(cfg)
-	p := &poolSource{batches: make([]batch, n)}
-	for i := range p.batches {
-		td := g.Batch()
-		p.batches[i] = batch{ptraceotlp.NewExportRequestFromTraces(td), td.SpanCount()}
-	}
-	return p
-}
-
-type sendStats struct {
-	offered, sent, failed, backlog int64
-	lastErr                        string
-}
-
-// drive sends batches at rate spans/s for d over a fixed number of concurrent
-// exports. A batch whose send slot comes while every worker is busy waits in
-// a queue; what is still queued at the end is the backlog (the collector did
-// not keep up).
-func drive(ctx context.Context, client ptraceotlp.GRPCClient, src source, workers, rate int, d time.Duration) sendStats {
-	var st sendStats
-	var sent, failed atomic.Int64
-	var errMu sync.Mutex
-	queue := make(chan batch, 1<<16)
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case b := <-queue:
-					cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-					_, err := client.Export(cctx, b.req)
-					ccancel()
-					if err != nil {
-						if ctx.Err() != nil {
-							return
-						}
-						failed.Add(int64(b.spans))
-						errMu.Lock()
-						st.lastErr = err.Error()
-						errMu.Unlock()
-						continue
-					}
-					sent.Add(int64(b.spans))
-				}
-			}
-		})
-	}
-	startT := time.Now()
-	var offered int64
-	for {
-		elapsed := time.Since(startT)
-		if elapsed >= d {
-			break
-		}
-		// Offer what the rate allows by now, one batch at a time.
-		for float64(offered) < elapsed.Seconds()*float64(rate) {
-			b := src.next()
-			offered += int64(b.spans)
-			select {
-			case queue <- b:
-			default:
-				st.backlog += int64(b.spans) // queue full: counted, not sent
-			}
-		}
-		time.Sleep(time.Millisecond)
-	}
-	// Let in-flight exports finish; what never left the queue is backlog.
-	for range 50 {
-		if len(queue) == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cancel()
-	wg.Wait()
-	for len(queue) > 0 {
-		b := <-queue
-		st.backlog += int64(b.spans)
-	}
-	st.offered, st.sent, st.failed = offered, sent.Load(), failed.Load()
-	return st
+// drive offers rate spans/s for d; in-flight exports get 5 s to finish.
+func drive(client ptraceotlp.GRPCClient, src spangen.Source, workers, rate int, d time.Duration) spangen.Stats {
+	return spangen.Drive(context.Background(), client, src, spangen.DriveOptions{Workers: workers, Rate: float64(rate), Duration: d})
 }
 
 type stepResult struct {
 	rate               int
 	secs               float64
-	sendStats          sendStats
+	sendStats          spangen.Stats
 	accepted, refused  float64
 	cpu                float64
 	rssMiB, hwmMiB     float64
@@ -484,15 +365,15 @@ type stepResult struct {
 }
 
 func (r stepResult) sustained() bool {
-	return r.refused == 0 && r.sendStats.failed == 0 && r.sendStats.backlog == 0 &&
+	return r.refused == 0 && r.sendStats.Failed.Spans == 0 && r.sendStats.Backlog.Spans == 0 &&
 		r.achieved >= 0.97*float64(r.rate)
 }
 
-func measure(c *collector, client ptraceotlp.GRPCClient, src source, workers, rate int, d time.Duration) stepResult {
+func measure(c *collector, client ptraceotlp.GRPCClient, src spangen.Source, workers, rate int, d time.Duration) stepResult {
 	a0, r0 := c.counters()
 	cpu0 := c.cpuSeconds()
 	t0 := time.Now()
-	st := drive(context.Background(), client, src, workers, rate, d)
+	st := drive(client, src, workers, rate, d)
 	// The batch processor flushes within 200ms; give the pipeline a moment.
 	time.Sleep(500 * time.Millisecond)
 	secs := time.Since(t0).Seconds()
@@ -507,7 +388,7 @@ func measure(c *collector, client ptraceotlp.GRPCClient, src source, workers, ra
 		res.spansPerCoreSecond = res.accepted / res.cpu
 	}
 	logf("%s rate=%d accepted=%.0f refused=%.0f failed=%d backlog=%d cpu=%.2fs (%.2f cpu-s/Mspans) rss=%.0fMiB (anon %.0fMiB) hwm=%.0fMiB %s",
-		c.d.name, rate, res.accepted, res.refused, st.failed, st.backlog, res.cpu, res.cpuPerMSpans, res.rssMiB, res.anonMiB, res.hwmMiB, st.lastErr)
+		c.d.name, rate, res.accepted, res.refused, st.Failed.Spans, st.Backlog.Spans, res.cpu, res.cpuPerMSpans, res.rssMiB, res.anonMiB, res.hwmMiB, st.LastError)
 	return res
 }
 
@@ -564,11 +445,11 @@ func dial(addr string) (*grpc.ClientConn, ptraceotlp.GRPCClient) {
 
 func runRates(o *options, w io.Writer) {
 	logf("generating %d batches", o.poolSize)
-	var src source
+	var src spangen.Source
 	if o.poolSize > 0 {
-		src = newPoolSource(o.gen, o.poolSize)
+		src = spangen.NewPool(o.gen, o.poolSize)
 	} else {
-		src = newFreshSource(o.gen)
+		src = spangen.NewFresh(context.Background(), o.gen)
 	}
 	fmt.Fprintf(w, "\n### Load harness, %s (GOMAXPROCS=%d for the collector, %s per step)\n\n", time.Now().UTC().Format(time.RFC3339), o.gomaxprocs, o.step)
 	fmt.Fprintf(w, "| dist | offered spans/s | accepted spans/s | refused | failed | backlog | collector CPU (cores) | CPU-s / M spans | spans/s per core | RSS MiB | peak RSS MiB | sustained |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -582,11 +463,11 @@ func runRates(o *options, w io.Writer) {
 		c := start(o, d)
 		conn, client := dial(c.grpcAddr)
 		if o.warmup > 0 {
-			drive(context.Background(), client, src, o.workers, o.rates[0], o.warmup)
+			drive(client, src, o.workers, o.rates[0], o.warmup)
 		}
 		row := func(r stepResult) {
 			fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %d | %d | %.2f | %.2f | %.0f | %.0f | %.0f | %v |\n",
-				d.name, r.rate, r.achieved, r.refused, r.sendStats.failed, r.sendStats.backlog,
+				d.name, r.rate, r.achieved, r.refused, r.sendStats.Failed.Spans, r.sendStats.Backlog.Spans,
 				r.cpu/r.secs, r.cpuPerMSpans, r.spansPerCoreSecond, r.rssMiB, r.hwmMiB, r.sustained())
 		}
 		for _, rate := range o.rates {
@@ -607,7 +488,7 @@ func runRates(o *options, w io.Writer) {
 				logf("heap profile: %v", err)
 			}
 			fmt.Fprintf(w, "| %s (profiled) | %d | %.0f | %.0f | %d | %d | %.2f | %.2f | %.0f | %.0f | %.0f | %v |\n",
-				d.name, r.rate, r.achieved, r.refused, r.sendStats.failed, r.sendStats.backlog,
+				d.name, r.rate, r.achieved, r.refused, r.sendStats.Failed.Spans, r.sendStats.Backlog.Spans,
 				r.cpu/r.secs, r.cpuPerMSpans, r.spansPerCoreSecond, r.rssMiB, r.hwmMiB, r.sustained())
 		}
 		if o.findMax {
@@ -643,7 +524,7 @@ func runRates(o *options, w io.Writer) {
 
 func runCardinality(o *options, w io.Writer) {
 	d := o.dists[0]
-	src := newFreshSource(o.gen)
+	src := spangen.NewFresh(context.Background(), o.gen)
 	c := start(o, d)
 	defer c.stop()
 	conn, client := dial(c.grpcAddr)
@@ -659,7 +540,7 @@ func runCardinality(o *options, w io.Writer) {
 		refused += r.refused
 		m, _ := scrape(c.telemetry)
 		fmt.Fprintf(w, "| %s | %.0f | %.0f | %d | %.0f | %.0f | %.0f | %.1f | %.0f | %.0f | %.0f | %d |\n", t+o.sample, total, refused,
-			r.sendStats.failed+r.sendStats.backlog, r.rssMiB, r.anonMiB, r.hwmMiB, c.cpuSeconds()-cpu0,
+			r.sendStats.Failed.Spans+r.sendStats.Backlog.Spans, r.rssMiB, r.anonMiB, r.hwmMiB, c.cpuSeconds()-cpu0,
 			m["otelcol_connector_spanmetrics_es_active_series"], m["otelcol_connector_spanmetrics_es_expired_series"],
 			m["otelcol_connector_spanmetrics_es_overflow_data_points"], countSamples(c.promURL))
 		// With -profile, heap profiles after the first and the last sample show what grew:

@@ -1,4 +1,4 @@
-// Package gen generates realistic batches of spans shaped like the two seed
+// Package spangen generates realistic batches of spans shaped like the two seed
 // runtimes (seed 000: command./query./projection. spans on the cqrs.* scopes;
 // seed 001: the eventsource runtime's repository, event store, bus, projection
 // and checkpoint spans). Every benchmark and the load generator use it, so the
@@ -7,7 +7,7 @@
 // Batches hold whole traces: a trace's spans are never split across batches,
 // except that a seed-001 consume span is the W3C child of a publish span sent
 // in an earlier trace, as it is in a real deployment.
-package gen // import "github.com/otelcol-es/otelcol-es/bench/internal/gen"
+package spangen
 
 import (
 	"encoding/binary"
@@ -107,6 +107,27 @@ type Generator struct {
 	td     ptrace.Traces
 	scopes map[scopeKey]ptrace.SpanSlice
 	spans  int
+	counts Counts
+}
+
+// Counts is a batch's ground truth: what otelcol-es must count for it.
+type Counts struct {
+	// Spans is every span in the batch.
+	Spans int64 `json:"spans"`
+	// Commands are the seed-000 command spans (cqrs.command.total), failed ones included.
+	Commands int64 `json:"commands"`
+	// Queries are the seed-000 query spans (cqrs.query.total).
+	Queries int64 `json:"queries"`
+	// Applies are the projection apply spans of both seeds (cqrs.projection.total).
+	Applies int64 `json:"applies"`
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	c.Spans += o.Spans
+	c.Commands += o.Commands
+	c.Queries += o.Queries
+	c.Applies += o.Applies
 }
 
 type scopeKey struct {
@@ -115,6 +136,12 @@ type scopeKey struct {
 }
 
 const maxPending = 4096
+
+// eventStoreDB is the db.name of the one event store every generated service
+// appends to and checkpoints in: global positions are one sequence, and
+// projectionlag keys its head position by db.name, so another application's
+// stream (without it, or with another name) never shares the head.
+const eventStoreDB = "events"
 
 // New returns a generator for cfg; zero knobs take DefaultConfig's values.
 func New(cfg Config) *Generator {
@@ -195,16 +222,26 @@ var (
 
 // Batch returns the next batch (at least Config.BatchSpans spans).
 func (g *Generator) Batch() ptrace.Traces {
+	td, _ := g.BatchCounts()
+	return td
+}
+
+// BatchCounts returns the next batch and its ground truth.
+func (g *Generator) BatchCounts() (ptrace.Traces, Counts) {
 	g.td = ptrace.NewTraces()
 	g.scopes = make(map[scopeKey]ptrace.SpanSlice, 16)
-	g.spans = 0
+	g.spans, g.counts = 0, Counts{}
 	for g.spans < g.cfg.BatchSpans {
 		g.trace()
 	}
-	td := g.td
+	td, c := g.td, g.counts
+	c.Spans = int64(g.spans)
 	g.td, g.scopes = ptrace.Traces{}, nil
-	return td
+	return td, c
 }
+
+// ServiceNames are the service.name values the generator uses.
+func (g *Generator) ServiceNames() []string { return append([]string(nil), g.services...) }
 
 // Batches returns n consecutive batches.
 func (g *Generator) Batches(n int) []ptrace.Traces {
@@ -372,8 +409,9 @@ func (g *Generator) writeTail(svc int, tid pcommon.TraceID, parent pcommon.SpanI
 	fill(app, store+semconv.SpanSuffixAppendEvents, ptrace.SpanKindClient, tid, appID, saveID, t.Add(50*time.Microsecond), appEnd)
 	g.position += int64(len(eventTypes))
 	aa := app.Attributes()
-	aa.EnsureCapacity(8)
+	aa.EnsureCapacity(9)
 	aa.PutStr(semconv.AttrDBSystem, store)
+	aa.PutStr(semconv.AttrDBName, eventStoreDB)
 	aa.PutStr(semconv.AttrESAggregateID, aggID)
 	aa.PutStr(semconv.AttrESAggregateType, aggType)
 	aa.PutInt(semconv.AttrESExpectedVersion, int64(g.rng.IntN(50)))
@@ -409,6 +447,7 @@ func (g *Generator) writeTail(svc int, tid pcommon.TraceID, parent pcommon.SpanI
 // seed000Command: command.<Type> (cqrs.write) with domain_event_produced events,
 // over the runtime's repository / store / bus spans.
 func (g *Generator) seed000Command() {
+	g.counts.Commands++
 	svc := g.rng.IntN(len(g.services))
 	ci := g.rng.IntN(len(g.commandTypes))
 	typ, aggID, aggType := g.commandTypes[ci], g.aggregateID(), g.aggTypes[ci%len(g.aggTypes)]
@@ -455,6 +494,7 @@ func (g *Generator) seed000Command() {
 // seed000Query: query.<Type> (cqrs.read) over an uninstrumented read-model
 // span and a database client span.
 func (g *Generator) seed000Query() {
+	g.counts.Queries++
 	svc := g.rng.IntN(len(g.services))
 	typ := g.queryTypes[g.rng.IntN(len(g.queryTypes))]
 	tid, qID := g.traceID(), g.spanID()
@@ -541,6 +581,7 @@ func (g *Generator) checkpointSpan(svc int, tid pcommon.TraceID, parent pcommon.
 	fill(cp, semconv.SpanCheckpointUpdate, ptrace.SpanKindInternal, tid, g.spanID(), parent, t, t.Add(g.ms(0.1, 5)))
 	a := cp.Attributes()
 	a.PutStr(semconv.AttrESProjectionName, g.projections[pi])
+	a.PutStr(semconv.AttrDBName, eventStoreDB)
 	a.PutInt(semconv.AttrESPosition, pos)
 	a.PutStr(semconv.AttrESPhase, semconv.PhaseLive)
 	g.annotate(cp, semconv.SideProjection, semconv.SideSourceConvention)
@@ -557,6 +598,7 @@ func (g *Generator) seed000Projection() bool {
 	if !ok {
 		return false
 	}
+	g.counts.Applies++
 	svc := g.rng.IntN(len(g.services))
 	pi := g.rng.IntN(len(g.projections))
 	tid, pID := g.traceID(), g.spanID()
@@ -650,6 +692,7 @@ func (g *Generator) seed001Consume() bool {
 	if !ok {
 		return false
 	}
+	g.counts.Applies++
 	svc := g.rng.IntN(len(g.services))
 	pi := g.rng.IntN(len(g.projections))
 	tid := e.traceID

@@ -1,6 +1,7 @@
-package gen
+package spangen
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -86,4 +87,32 @@ func BenchmarkGenerate(b *testing.B) {
 		spans += g.Batch().SpanCount()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(spans), "ns/span")
+}
+
+// TestCounts checks a batch's ground truth against its spans' names, the way
+// otelcol-es will count them.
+func TestCounts(t *testing.T) {
+	g := New(DefaultConfig())
+	var total Counts
+	var commands, queries, applies int64
+	for range 20 {
+		td, c := g.BatchCounts()
+		assert.Equal(t, int64(td.SpanCount()), c.Spans)
+		total.Add(c)
+		forEachSpan(td, func(s ptrace.Span) {
+			n := s.Name()
+			switch {
+			case strings.HasPrefix(n, semconv.SpanPrefixCommand):
+				commands++
+			case strings.HasPrefix(n, semconv.SpanPrefixQuery):
+				queries++
+			case semconv.IsProjectionApply(n):
+				applies++
+			}
+		})
+	}
+	assert.Equal(t, Counts{Spans: total.Spans, Commands: commands, Queries: queries, Applies: applies}, total)
+	assert.Positive(t, commands)
+	assert.Positive(t, queries)
+	assert.Positive(t, applies)
 }
