@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -13,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 	"github.com/otelcol-es/otelcol-es/internal/testbed"
 )
 
@@ -23,19 +26,35 @@ import (
 // reaches the downstream collector after the restart (redeliveries allowed: at-least-once).
 //
 // The gateway's CQRS counters (in-memory aggregates) restart after the crash as new series with a new
-// otelcol_instance_id and start time: a real Prometheus scraping the same address before and after sees
-// no counter going backwards and no negative rate().
+// otelcol_instance_id and a new start time: the OTLP metrics (written to a file by an overlay) show every
+// cumulative point of the first incarnation starting before the kill and every point of the second
+// starting after it, and a real Prometheus scraping the same address before and after sees no counter
+// going backwards and no negative rate().
 func TestCrashLosesNothingAccepted(t *testing.T) {
 	promBin := testbed.PrometheusBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	promAddr := testbed.FreeAddr(t)
 	prom := testbed.StartPrometheus(t, promBin, []string{promAddr})
+	metricsFile := filepath.Join(t.TempDir(), "cqrs-metrics.jsonl")
+	overlay := writeOverlay(t, `exporters:
+  file/cqrs:
+    path: ${env:RELIABILITY_METRICS_FILE}
+    append: true
+    flush_interval: 100ms
+service:
+  pipelines:
+    metrics/cqrs:
+      exporters: [prometheus, file/cqrs]
+`)
 	// Before the kill, Prometheus has scraped the first incarnation's counters a few times.
+	var killAt time.Time
 	seen := func() {
 		waitPromValue(ctx, t, prom, `max(count_over_time(cqrs_command_total[10m]))`, func(v float64) bool { return v >= 3 })
+		killAt = time.Now()
 	}
-	accepted, sink, addr := crashScenario(t, seen, []string{"OTELCOL_ES_PROMETHEUS=" + promAddr}, "--config", configPath("gateway-durable.yaml"))
+	accepted, sink, addr := crashScenario(t, seen, []string{"OTELCOL_ES_PROMETHEUS=" + promAddr, "RELIABILITY_METRICS_FILE=" + metricsFile},
+		"--config", configPath("gateway-durable.yaml"), "--config", overlay)
 	waitDelivered(t, accepted, sink, 2*time.Minute)
 	// The queue replays straight to the exporter; new spans make the second incarnation count again.
 	more := &sender{}
@@ -68,10 +87,94 @@ func TestCrashLosesNothingAccepted(t *testing.T) {
 		t.Logf("%s = %v", q, v)
 		assert.GreaterOrEqual(t, v, 0.0, "%s: negative rate across the crash", q)
 	}
+	checkStartTimestamps(t, metricsFile, killAt)
+}
+
+// checkStartTimestamps reads the CQRS metrics both incarnations wrote (OTLP JSON, one request per line)
+// and checks that the cumulative points of the one killed at killAt all start before it, the restarted
+// one's all start after it, and each series keeps one start time within an incarnation.
+func checkStartTimestamps(t *testing.T, path string, killAt time.Time) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	kill := pcommon.NewTimestampFromTime(killAt)
+	type incarnation struct {
+		firstPoint pcommon.Timestamp
+		starts     map[string]pcommon.Timestamp // series -> start
+		points     int
+	}
+	byInstance := map[string]*incarnation{}
+	var u pmetric.JSONUnmarshaler
+	for i, line := range lines {
+		md, err := u.UnmarshalMetrics(line)
+		if err != nil {
+			// SIGKILL may cut the first incarnation's last line short; the restarted one appends after it.
+			require.NotEqualf(t, len(lines)-1, i, "the last line is the restarted collector's: %v", err)
+			t.Logf("line %d cut short by the kill: %v", i+1, err)
+			continue
+		}
+		for _, rm := range md.ResourceMetrics().All() {
+			id, ok := rm.Resource().Attributes().Get(semconv.AttrCollectorInstanceID)
+			require.True(t, ok, "resource without %s", semconv.AttrCollectorInstanceID)
+			inc := byInstance[id.Str()]
+			if inc == nil {
+				inc = &incarnation{starts: map[string]pcommon.Timestamp{}}
+				byInstance[id.Str()] = inc
+			}
+			for _, sm := range rm.ScopeMetrics().All() {
+				for _, m := range sm.Metrics().All() {
+					visit := func(attrs pcommon.Map, start, ts pcommon.Timestamp) {
+						key := m.Name() + fmt.Sprint(attrs.AsRaw())
+						if prev, ok := inc.starts[key]; ok {
+							assert.Equalf(t, prev, start, "%s: start time changed within one incarnation", key)
+						}
+						inc.starts[key] = start
+						if inc.firstPoint == 0 || ts < inc.firstPoint {
+							inc.firstPoint = ts
+						}
+						inc.points++
+					}
+					switch m.Type() {
+					case pmetric.MetricTypeSum:
+						if m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative {
+							for _, dp := range m.Sum().DataPoints().All() {
+								visit(dp.Attributes(), dp.StartTimestamp(), dp.Timestamp())
+							}
+						}
+					case pmetric.MetricTypeHistogram:
+						if m.Histogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative {
+							for _, dp := range m.Histogram().DataPoints().All() {
+								visit(dp.Attributes(), dp.StartTimestamp(), dp.Timestamp())
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	require.Len(t, byInstance, 2, "one otelcol.instance.id per incarnation")
+	killed := 0
+	for id, inc := range byInstance {
+		require.Positive(t, inc.points, id)
+		before := inc.firstPoint < kill
+		if before {
+			killed++
+		}
+		for key, start := range inc.starts {
+			if before {
+				assert.Lessf(t, start, kill, "killed incarnation %s: %s starts after the kill", id, key)
+			} else {
+				assert.Greaterf(t, start, kill, "restarted incarnation %s: %s starts before the kill (start time not renewed)", id, key)
+			}
+		}
+		t.Logf("incarnation %s (%s the kill): %d cumulative points, %d series", id, map[bool]string{true: "before", false: "after"}[before], inc.points, len(inc.starts))
+	}
+	assert.Equal(t, 1, killed, "exactly one incarnation wrote points before the kill")
 }
 
 // TestCrashWithBatchProcessorLoses shows why gateway-durable.yaml has no batch processor: the same
-// scenario with `batch` (as config/gateway.yaml has) loses spans it had answered OK. It is evidence, not a
+// scenario with a `batch` processor loses spans it had answered OK. It is evidence, not a
 // regression test: run it with RELIABILITY_SHOW_LOSS=1.
 func TestCrashWithBatchProcessorLoses(t *testing.T) {
 	if os.Getenv("RELIABILITY_SHOW_LOSS") == "" {

@@ -57,7 +57,7 @@ func main() {
 	flag.Float64Var(&cfg.ErrorRatio, "error-ratio", cfg.ErrorRatio, "share of failing command, query and projection traces")
 	flag.Float64Var(&cfg.LinkShare, "link-share", cfg.LinkShare, "share of projection applies that only link to their producer")
 	flag.Float64Var(&cfg.Seed001Share, "seed001-share", cfg.Seed001Share, "share of traces shaped like the eventsource runtime's (the rest: seed 000)")
-	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "generator seed")
+	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "generator seed: runs with the same seed send the same span ids")
 	flag.Parse()
 	if *rate <= 0 || *duration <= 0 {
 		fatalf("-rate and -duration must be positive")

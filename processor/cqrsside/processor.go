@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-es/otelcol-es/internal/release"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/cache"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/metadata"
@@ -43,11 +44,19 @@ type cqrsProcessor struct {
 	// heldGauge mirrors held.live for the async gauge without taking mu.
 	heldGauge atomic.Int64
 
+	// release sends held spans once their side is known; it keeps those the
+	// next consumer refuses for the next attempt (they were accepted upstream).
+	release *release.Retrier
+
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
 	started bool
 }
+
+// retryInterval is how soon held spans the next consumer refused on release
+// are offered again.
+const retryInterval = 250 * time.Millisecond
 
 type workItem struct {
 	id   pcommon.SpanID
@@ -76,6 +85,7 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clo
 		maxHeld:     cfg.MaxHeldSpans,
 		cache:       cache.New(cfg.AncestorCache.MaxEntries, cfg.AncestorCache.TTL),
 		held:        heldBuffer{byParent: map[pcommon.SpanID][]*heldSpan{}},
+		release:     release.New(next, cfg.MaxHeldSpans),
 		wake:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
@@ -118,12 +128,30 @@ func (p *cqrsProcessor) shutdown(ctx context.Context) error {
 	}
 	p.heldGauge.Store(int64(p.held.live))
 	p.mu.Unlock()
+	err := p.sendReleased(ctx, &rel, &c)
+	// Refused again at the last attempt: nothing will send them now.
+	c.releaseDropped += int64(p.release.Pending())
 	p.tel.record(ctx, &c)
-	var err error
-	if !rel.empty() {
-		err = p.next.ConsumeTraces(ctx, rel.out)
-	}
 	p.tel.tb.Shutdown()
+	return err
+}
+
+// sendReleased sends released spans, with any the next consumer refused
+// before.
+func (p *cqrsProcessor) sendReleased(ctx context.Context, rel *releaser, c *counts) error {
+	if rel.empty() && p.release.Pending() == 0 {
+		return nil
+	}
+	out := rel.out
+	if rel.empty() {
+		out = ptrace.NewTraces()
+	}
+	dropped, err := p.release.Send(ctx, out)
+	c.releaseDropped += int64(dropped)
+	if err != nil {
+		p.logger.Debug("next consumer refused spans released after waiting for an ancestor; retried",
+			zap.Int("pending", p.release.Pending()), zap.Int("dropped", dropped), zap.Error(err))
+	}
 	return err
 }
 
@@ -140,7 +168,13 @@ func (p *cqrsProcessor) releaseLoop() {
 			deadline = h.deadline
 		}
 		p.mu.Unlock()
-		if h == nil {
+		if p.release.Pending() > 0 {
+			// Refused spans are waiting: come back soon to offer them again.
+			retryAt := p.clock.Now().Add(retryInterval).UnixNano()
+			if h == nil || retryAt < deadline {
+				deadline = retryAt
+			}
+		} else if h == nil {
 			select {
 			case <-p.wake:
 				continue
@@ -176,12 +210,8 @@ func (p *cqrsProcessor) releaseExpired(ctx context.Context) {
 	}
 	p.heldGauge.Store(int64(p.held.live))
 	p.mu.Unlock()
+	_ = p.sendReleased(ctx, &rel, &c)
 	p.tel.record(ctx, &c)
-	if !rel.empty() {
-		if err := p.next.ConsumeTraces(ctx, rel.out); err != nil {
-			p.logger.Warn("Failed to send spans released after waiting for an ancestor", zap.Error(err))
-		}
-	}
 }
 
 // releaseHeld gives h its side, remembers it and releases, in cascade, the
@@ -360,13 +390,13 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 		default:
 		}
 	}
+	// Released children go on their own: a refusal of this batch goes back to
+	// its client, who cannot resend spans held from earlier requests.
+	_ = p.sendReleased(ctx, &rel, &b.c)
 	p.tel.record(ctx, &b.c)
 
 	if b.held > 0 {
 		removeMoved(td, b)
-	}
-	if !rel.empty() {
-		rel.out.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 	}
 	if td.ResourceSpans().Len() == 0 && b.held > 0 {
 		// Everything is waiting; sending an empty batch would be noise.

@@ -2,6 +2,7 @@ package cqrsside
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -90,7 +92,11 @@ func TestParentInLaterBatchReleasesHeld(t *testing.T) {
 		assert.Equal(t, "inherited", src, id)
 	}
 	assert.Zero(t, h.p.held.live)
-	assert.Len(t, h.sink.AllTraces(), 1, "released spans go out with their ancestor's batch")
+	// The released spans go out on their own, before their ancestor's batch: were that batch refused, its
+	// client could not resend spans held from earlier requests.
+	require.Len(t, h.sink.AllTraces(), 2)
+	assert.Equal(t, 3, h.sink.AllTraces()[0].SpanCount(), "the released spans")
+	assert.Equal(t, 1, h.sink.AllTraces()[1].SpanCount(), "the ancestor's batch")
 	assert.Equal(t, int64(3), metricSum(t, h.tel, "processor_cqrsside_spans_inherited_late"))
 	assert.Zero(t, metricSum(t, h.tel, "processor_cqrsside_spans_held_timeout"))
 	assert.Empty(t, h.p.held.byParent)
@@ -107,9 +113,9 @@ func TestHeldSpanKeepsResourceAndScope(t *testing.T) {
 	h.consume(in)
 	h.consume(tracesOf("svc-b", sp{name: "command.Ship", id: "c", scope: "app"}))
 
-	out := h.sink.AllTraces()[0]
-	require.Equal(t, 2, out.ResourceSpans().Len())
-	rs := out.ResourceSpans().At(1)
+	out := h.sink.AllTraces()[0] // the released span, ahead of its ancestor's batch
+	require.Equal(t, 1, out.ResourceSpans().Len())
+	rs := out.ResourceSpans().At(0)
 	assert.Equal(t, "https://opentelemetry.io/schemas/1.26.0", rs.SchemaUrl())
 	assert.Equal(t, want.ResourceSpans().At(0).Resource().Attributes().AsRaw(), rs.Resource().Attributes().AsRaw())
 	assert.Equal(t, "repo", rs.ScopeSpans().At(0).Scope().Name())
@@ -371,4 +377,52 @@ func TestConcurrentConsume(t *testing.T) {
 	close(done)
 	require.NoError(t, p.shutdown(context.Background()))
 	assert.Equal(t, in, sink.SpanCount())
+}
+
+// refusingSink refuses while err is set.
+type refusingSink struct {
+	consumertest.TracesSink
+	err error
+}
+
+func (r *refusingSink) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.TracesSink.ConsumeTraces(ctx, td)
+}
+
+// Held spans were accepted upstream: when the next consumer refuses them on
+// release (a full sending queue), they are offered again, not lost; a
+// permanent refusal drops them, counted.
+func TestRefusedReleaseIsRetried(t *testing.T) {
+	cfg := defaultCfg()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	next := &refusingSink{}
+	clock := clockwork.NewFakeClockAt(testStart)
+	p, err := newProcessor(metadatatest.NewSettings(tel), cfg, next, clock)
+	require.NoError(t, err)
+	h := &harness{t: t, p: p, sink: &next.TracesSink, clock: clock, tel: tel}
+
+	h.consume(tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "gone", scope: "repo"}))
+	require.Equal(t, 1, p.held.live)
+	next.err = errors.New("sending queue is full")
+	clock.Advance(cfg.AncestorWait)
+	p.releaseExpired(context.Background())
+	assert.Zero(t, p.held.live)
+	assert.Equal(t, 1, p.release.Pending(), "kept for another attempt")
+	assert.Zero(t, next.SpanCount())
+
+	next.err = nil
+	p.releaseExpired(context.Background())
+	assert.Equal(t, 1, next.SpanCount(), "delivered on the next attempt")
+	assert.Zero(t, p.release.Pending())
+
+	h.consume(tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l2", parent: "gone", scope: "repo"}))
+	next.err = consumererror.NewPermanent(errors.New("rejected"))
+	clock.Advance(cfg.AncestorWait)
+	p.releaseExpired(context.Background())
+	assert.Equal(t, int64(1), metricSum(t, tel, "processor_cqrsside_spans_release_dropped"))
+	assert.Zero(t, p.release.Pending())
 }

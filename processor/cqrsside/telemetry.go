@@ -81,6 +81,8 @@ type counts struct {
 	early         [numEarly]int64
 	evictCapacity int64
 	evictExpired  int64
+	// releaseDropped: held spans lost after their release (refused permanently, or beyond the retry limit).
+	releaseDropped int64
 }
 
 func (c *counts) reset() { *c = counts{} }
@@ -155,5 +157,8 @@ func (t *telemetry) record(ctx context.Context, c *counts) {
 	}
 	if c.evictExpired > 0 {
 		t.tb.ProcessorCqrssideCacheEvictions.Add(ctx, c.evictExpired, t.expiredOpt)
+	}
+	if c.releaseDropped > 0 {
+		t.tb.ProcessorCqrssideSpansReleaseDropped.Add(ctx, c.releaseDropped)
 	}
 }

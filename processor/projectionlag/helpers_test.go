@@ -38,6 +38,20 @@ type harness struct {
 	proc  processor.Traces
 	lp    *lagProcessor
 	sink  *consumertest.TracesSink
+	next  *gate
+}
+
+// gate passes traces to its sink unless err is set.
+type gate struct {
+	*consumertest.TracesSink
+	err error
+}
+
+func (g *gate) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if g.err != nil {
+		return g.err
+	}
+	return g.TracesSink.ConsumeTraces(ctx, td)
 }
 
 // newHarness builds the processor through processorhelper, with a fake
@@ -53,15 +67,17 @@ func newHarness(t testing.TB, mutate func(*Config)) *harness {
 	tel := componenttest.NewTelemetry()
 	set := metadatatest.NewSettings(tel)
 	sink := new(consumertest.TracesSink)
+	next := &gate{TracesSink: sink}
 	clock := clockwork.NewFakeClockAt(t0.Add(time.Hour))
-	lp, err := newProcessor(set, cfg, sink, clock)
+	lp, err := newProcessor(set, cfg, next, clock)
 	require.NoError(t, err)
-	proc, err := processorhelper.NewTraces(context.Background(), set, cfg, sink, lp.processTraces,
+	proc, err := processorhelper.NewTraces(context.Background(), set, cfg, next, lp.processTraces,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithShutdown(lp.shutdown))
 	require.NoError(t, err)
-	h := &harness{t: t, clock: clock, tel: tel, proc: proc, lp: lp, sink: sink}
+	h := &harness{t: t, clock: clock, tel: tel, proc: proc, lp: lp, sink: sink, next: next}
 	t.Cleanup(func() {
+		next.err = nil
 		require.NoError(t, proc.Shutdown(context.Background()))
 		require.NoError(t, tel.Shutdown(context.Background()))
 	})

@@ -2,11 +2,13 @@ package projectionlag
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -275,9 +277,42 @@ func TestLink_HeldOverflow(t *testing.T) {
 	}
 	h.consume(r.td)
 	assert.Equal(t, 2, h.lp.held.len())
-	assert.Equal(t, 3, h.sink.SpanCount(), "the oldest were released into the same batch")
+	assert.Equal(t, 3, h.sink.SpanCount(), "the oldest were released at once")
 	assert.Equal(t, int64(3), h.counter("held_overflow"))
 	assert.Equal(t, int64(3), h.counter("link_unmatched"))
+}
+
+// Held spans were accepted upstream: when the next consumer refuses them on
+// release (a full sending queue), they are offered again with the next
+// release, not lost; a permanent refusal drops them, counted.
+func TestLink_RefusedReleaseIsRetried(t *testing.T) {
+	h := newHarness(t, nil)
+	r := newBatch("views")
+	linkedApply(r, nil)
+	h.consume(r.td)
+	require.Equal(t, 1, h.lp.held.len())
+
+	h.next.err = errors.New("sending queue is full")
+	h.clock.Advance(5 * time.Second)
+	require.Error(t, h.lp.releaseExpired(context.Background(), false))
+	assert.Equal(t, 0, h.lp.held.len())
+	assert.Equal(t, 1, h.lp.release.Pending(), "kept for the next release")
+	assert.Equal(t, 0, h.sink.SpanCount())
+
+	h.next.err = nil
+	h.advance(time.Second)
+	assert.Equal(t, 1, h.sink.SpanCount(), "delivered with the next release")
+	assert.Zero(t, h.lp.release.Pending())
+	assert.Zero(t, h.counter("release_dropped"))
+
+	r = newBatch("views")
+	linkedApply(r, nil)
+	h.consume(r.td)
+	h.next.err = consumererror.NewPermanent(errors.New("rejected"))
+	h.clock.Advance(5 * time.Second)
+	require.Error(t, h.lp.releaseExpired(context.Background(), false))
+	assert.Equal(t, int64(1), h.counter("release_dropped"))
+	assert.Zero(t, h.lp.release.Pending())
 }
 
 func TestShutdownReleasesHeld(t *testing.T) {

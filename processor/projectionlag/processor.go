@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/release"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/metadata"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/positions"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/store"
@@ -40,6 +41,9 @@ type lagProcessor struct {
 	positions *positions.Tracker
 	held      heldQueue
 	waiting   map[store.Key][]uint64
+	// release sends held spans once they are done; it keeps those the next
+	// consumer refuses for the next attempt (they were accepted upstream).
+	release *release.Retrier
 	// headBuf and projBuf are reused for position keys (under mu).
 	headBuf, projBuf []byte
 
@@ -52,6 +56,7 @@ type counts struct {
 	pairs, unmatched, expired, evicted, duplicates, heldOverflow int64
 	invalidTS, invalidReported, invalidPositions, negative       int64
 	headsEvicted, projectionsEvicted, commandTypesDropped        int64
+	releaseDropped                                               int64
 }
 
 func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clock clockwork.Clock) (*lagProcessor, error) {
@@ -68,6 +73,7 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clo
 		positions: positions.New(cfg.Positions.MaxHeads, cfg.Positions.MaxProjections, cfg.Phase.ReplayPositionsBehind),
 		held:      newHeldQueue(),
 		waiting:   make(map[store.Key][]uint64),
+		release:   release.New(next, cfg.Link.MaxHeld),
 	}
 	if cfg.Link.Enabled {
 		p.producers = store.New(cfg.Link.MaxProducers, cfg.Link.TTL)
@@ -113,6 +119,10 @@ func (p *lagProcessor) shutdown(ctx context.Context) error {
 		p.stop = nil
 	}
 	err := p.releaseExpired(ctx, true)
+	if n := p.release.Pending(); n > 0 {
+		// Refused again at the last attempt: nothing will send them now.
+		p.record(ctx, &counts{releaseDropped: int64(n)})
+	}
 	p.tel.Shutdown()
 	return err
 }
@@ -135,15 +145,21 @@ func (p *lagProcessor) releaseExpired(ctx context.Context, all bool) error {
 		p.releaseHeld(h, &c, &out)
 	}
 	p.mu.Unlock()
+	err := p.sendReleased(ctx, out, &c)
 	p.record(ctx, &c)
-	if out.ResourceSpans().Len() == 0 {
-		return nil
+	return err
+}
+
+// sendReleased sends held spans that are done, with any the next consumer
+// refused before (retried on every tick).
+func (p *lagProcessor) sendReleased(ctx context.Context, td ptrace.Traces, c *counts) error {
+	dropped, err := p.release.Send(ctx, td)
+	c.releaseDropped += int64(dropped)
+	if err != nil {
+		p.logger.Debug("next consumer refused released projection spans; retried with the next release",
+			zap.Int("pending", p.release.Pending()), zap.Int("dropped", dropped), zap.Error(err))
 	}
-	if err := p.next.ConsumeTraces(ctx, out); err != nil {
-		p.logger.Warn("next consumer refused released projection spans", zap.Error(err))
-		return err
-	}
-	return nil
+	return err
 }
 
 func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
@@ -193,6 +209,11 @@ func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 	}
 	heldAny := p.held.nextID != heldBefore
 	p.mu.Unlock()
+	if released != (ptrace.Traces{}) {
+		// Sent on their own: a refusal of this batch goes back to its client, who
+		// cannot resend spans held from earlier requests.
+		_ = p.sendReleased(ctx, released, &c)
+	}
 	p.record(ctx, &c)
 
 	if heldAny {
@@ -201,9 +222,6 @@ func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 			rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool { return ss.Spans().Len() == 0 })
 			return rs.ScopeSpans().Len() == 0
 		})
-	}
-	if released != (ptrace.Traces{}) {
-		released.ResourceSpans().MoveAndAppendTo(rss)
 	}
 	if rss.Len() == 0 {
 		return td, processorhelper.ErrSkipProcessingData
@@ -558,4 +576,5 @@ func (p *lagProcessor) record(ctx context.Context, c *counts) {
 	add(t.ProcessorProjectionlagHeadsEvicted, c.headsEvicted)
 	add(t.ProcessorProjectionlagProjectionsEvicted, c.projectionsEvicted)
 	add(t.ProcessorProjectionlagCommandTypesDropped, c.commandTypesDropped)
+	add(t.ProcessorProjectionlagReleaseDropped, c.releaseDropped)
 }

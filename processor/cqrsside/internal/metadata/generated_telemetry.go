@@ -35,6 +35,7 @@ type TelemetryBuilder struct {
 	ProcessorCqrssideSpansHeldEarlyRelease metric.Int64Counter
 	ProcessorCqrssideSpansHeldTimeout      metric.Int64Counter
 	ProcessorCqrssideSpansInheritedLate    metric.Int64Counter
+	ProcessorCqrssideSpansReleaseDropped   metric.Int64Counter
 	ProcessorCqrssideSpansUnclassified     metric.Int64Counter
 }
 
@@ -131,6 +132,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorCqrssideSpansInheritedLate, err = builder.meter.Int64Counter(
 		"otelcol_processor_cqrsside_spans_inherited_late",
 		metric.WithDescription("Held spans released because their ancestor arrived in a later batch (inheritance succeeded). [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorCqrssideSpansReleaseDropped, err = builder.meter.Int64Counter(
+		"otelcol_processor_cqrsside_spans_release_dropped",
+		metric.WithDescription("Held spans dropped after their release, because the next consumer refused them permanently, or refused them again while max_held_spans refused spans were already waiting to be retried. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -30,6 +30,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorCqrssideSpansHeldEarlyRelease.Add(context.Background(), 1)
 	tb.ProcessorCqrssideSpansHeldTimeout.Add(context.Background(), 1)
 	tb.ProcessorCqrssideSpansInheritedLate.Add(context.Background(), 1)
+	tb.ProcessorCqrssideSpansReleaseDropped.Add(context.Background(), 1)
 	tb.ProcessorCqrssideSpansUnclassified.Add(context.Background(), 1)
 	AssertEqualProcessorCqrssideCacheEvictions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -50,6 +51,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorCqrssideSpansInheritedLate(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorCqrssideSpansReleaseDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorCqrssideSpansUnclassified(t, testTel,

@@ -39,6 +39,7 @@ type TelemetryBuilder struct {
 	ProcessorProjectionlagLinkUnmatched       metric.Int64Counter
 	ProcessorProjectionlagNegativeLag         metric.Int64Counter
 	ProcessorProjectionlagProjectionsEvicted  metric.Int64Counter
+	ProcessorProjectionlagReleaseDropped      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -146,6 +147,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_projectionlag_projections_evicted",
 		metric.WithDescription("Projection checkpoint states forgotten because positions.max_projections was reached. [Development]"),
 		metric.WithUnit("{projection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorProjectionlagReleaseDropped, err = builder.meter.Int64Counter(
+		"otelcol_processor_projectionlag_release_dropped",
+		metric.WithDescription("Held spans dropped after their release, because the next consumer refused them permanently, or refused them again while link.max_held refused spans were already waiting to be retried. [Development]"),
+		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

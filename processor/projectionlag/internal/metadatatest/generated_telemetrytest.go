@@ -228,3 +228,19 @@ func AssertEqualProcessorProjectionlagProjectionsEvicted(t *testing.T, tt *compo
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
+
+func AssertEqualProcessorProjectionlagReleaseDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_projectionlag_release_dropped",
+		Description: "Held spans dropped after their release, because the next consumer refused them permanently, or refused them again while link.max_held refused spans were already waiting to be retried. [Development]",
+		Unit:        "{span}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_projectionlag_release_dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}

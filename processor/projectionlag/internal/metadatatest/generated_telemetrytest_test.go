@@ -32,6 +32,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorProjectionlagLinkUnmatched.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagNegativeLag.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagProjectionsEvicted.Add(context.Background(), 1)
+	tb.ProcessorProjectionlagReleaseDropped.Add(context.Background(), 1)
 	AssertEqualProcessorProjectionlagCommandTypesDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -69,6 +70,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagProjectionsEvicted(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorProjectionlagReleaseDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

@@ -80,7 +80,7 @@ func TestMillionProducersStayBounded(t *testing.T) {
 		}
 	}
 	assert.Equal(t, limit, s.Len())
-	assert.Equal(t, len(s.m), limit, "map and ring agree")
+	assert.Equal(t, limit, s.indexed(), "index and ring agree")
 	assert.Equal(t, 1_000_000-limit, evicted)
 	_, ok := s.Get(key(999_999))
 	assert.True(t, ok, "newest kept")
@@ -107,4 +107,76 @@ func TestInterner(t *testing.T) {
 	assert.Equal(t, "A", in.Name(a))
 	assert.Equal(t, "", in.Name(0))
 	assert.Equal(t, "", in.Name(99))
+}
+
+// indexed counts the occupied index buckets.
+func (s *Store) indexed() int {
+	n := 0
+	for _, b := range s.index {
+		if b.pos != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// TestChurnKeepsEveryEntryReachable inserts, evicts and expires far more
+// entries than fit, in an order that clusters the index, and checks after
+// every step that exactly the newest entries can be found.
+func TestChurnKeepsEveryEntryReachable(t *testing.T) {
+	const size = 257
+	s := New(size, time.Minute)
+	now := time.Unix(1000, 0)
+	for i := uint64(0); i < 20*size; i++ {
+		s.Put(key(i), Entry{End: int64(i)}, now)
+		if i%97 == 0 {
+			now = now.Add(time.Second)
+		}
+		if i%1000 == 999 {
+			now = now.Add(50 * time.Second)
+			s.Expire(now)
+		}
+		if i%31 != 0 {
+			continue
+		}
+		oldest := int64(i) - int64(s.Len()) + 1
+		for j := max(int64(0), oldest-size); j <= int64(i); j++ {
+			e, ok := s.Get(key(uint64(j)))
+			if j >= oldest {
+				require.Truef(t, ok, "entry %d (of %d..%d) lost", j, oldest, i)
+				require.Equal(t, j, e.End)
+			} else {
+				require.Falsef(t, ok, "entry %d evicted but found", j)
+			}
+		}
+		require.Equal(t, s.Len(), s.indexed())
+	}
+}
+
+func TestStoreDoesNotAllocate(t *testing.T) {
+	s := New(1000, time.Minute)
+	now := time.Unix(1000, 0)
+	i := uint64(0)
+	allocs := testing.AllocsPerRun(1000, func() {
+		s.Put(key(i), Entry{Kind: Producer}, now)
+		s.Get(key(i / 2))
+		i++
+	})
+	assert.Zero(t, allocs)
+}
+
+func BenchmarkChurn(b *testing.B) {
+	s := New(100_000, time.Hour)
+	now := time.Unix(1000, 0)
+	keys := make([]Key, 1<<20)
+	for i := range keys {
+		keys[i] = key(uint64(i) * 0x9e3779b97f4a7c15)
+	}
+	i := 0
+	for b.Loop() {
+		k := keys[i&(len(keys)-1)]
+		s.Put(k, Entry{Kind: Producer}, now)
+		s.Get(keys[(i-5000)&(len(keys)-1)])
+		i++
+	}
 }
