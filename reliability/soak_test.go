@@ -76,23 +76,31 @@ func TestSoak(t *testing.T) {
 	acc.add(waitForMetrics(ctx, t, "http://"+c.Prom+"/metrics", demoTotals(tr), loadTotals(load)))
 	mf := acc.families()
 	checkAgainstTruthExceptDelay(t, scrape(mf), tr)
-	// Consistency delays need the command's spans still in projectionlag's link store when the apply comes.
-	// At this rate the store (1M entries, testdata/soak.yaml) keeps ~11 s, and esdemo's live applies wait
-	// longer than that while a projection rebuilds: those delays are not measured. Every one of them must be
-	// counted, as an apply released without its producer (link_unmatched).
+	// Consistency delays need the producer and command spans still in projectionlag's link store when the
+	// apply comes. At this rate the store (1M entries, testdata/soak.yaml) keeps ~11 s, and esdemo's live
+	// applies may come later than that (its projections share the machine with ~152k spans/s of load, and
+	// wait while one rebuilds): those delays are not measured. Every one of them must be counted: an apply
+	// released without its producer (link_unmatched), joined to it but not to its command
+	// (link_command_unresolved), or older than link.ttl (link_stale).
 	missing := checkConsistencyDelay(t, scrape(mf), tr, false)
 	tel, err := testbed.Scrape(ctx, "http://"+c.Telemetry+"/metrics")
 	require.NoError(t, err)
-	unmatched := tel.Sum("otelcol_processor_projectionlag_link_unmatched", nil)
-	t.Logf("esdemo consistency delays: %d of %d not measured; projectionlag counted %v applies released unjoined, %v producers evicted",
-		missing, consistencySamples(tr), unmatched, tel.Sum("otelcol_processor_projectionlag_link_evicted", nil))
-	assert.LessOrEqual(t, float64(missing), unmatched, "consistency delays lost without being counted")
-	for name := range tr.Projections {
-		behind, ok := mf.Value("cqrs_projection_positions_behind", map[string]string{"projection_name": name, "service_name": tr.ServiceName})
-		if assert.Truef(t, ok, "no cqrs_projection_positions_behind for %s", name) {
-			assert.Zerof(t, behind, "%s positions behind at exit (the demo drained every projection)", name)
+	counted := map[string]float64{}
+	for _, n := range []string{"link_unmatched", "link_command_unresolved", "link_stale", "link_evicted"} {
+		counted[n] = tel.Sum("otelcol_processor_projectionlag_"+n, nil)
+	}
+	var slowest float64
+	for _, byProj := range tr.ConsistencyDelay {
+		for _, s := range byProj {
+			if s.Count > 0 {
+				slowest = max(slowest, s.Sum/float64(s.Count))
+			}
 		}
 	}
+	t.Logf("esdemo consistency delays: %d of %d not measured (slowest series' mean delay %.1f s); projectionlag counted %v",
+		missing, consistencySamples(tr), slowest/1000, counted)
+	assert.LessOrEqual(t, float64(missing), counted["link_unmatched"]+counted["link_command_unresolved"]+counted["link_stale"],
+		"consistency delays lost without being counted")
 }
 
 func consistencySamples(tr *truth) (n int64) {

@@ -397,3 +397,31 @@ func TestLink_StaleEventsNotHeld(t *testing.T) {
 	assert.Equal(t, int64(0), h.counter("link_unmatched"))
 	assert.Equal(t, semconv.PhaseReplay, attr(t, h.one("projection.orders_view"), semconv.AttrProjectionPhase).Str())
 }
+
+// What the join could not do is counted: an apply joined to its producer
+// whose command never arrives, and an apply of a replayed event.
+func TestLink_CountsWhatItCouldNotJoin(t *testing.T) {
+	h := newHarness(t, nil)
+	w := newBatch("orders")
+	// The append and the save, but not the command above them.
+	w.write(semconv.SpanRepositorySave, tid(1), sid(2), sid(1), ms(5), ms(40), nil)
+	w.write("sqlite_event_store.append_events", tid(1), sid(3), sid(2), ms(10), ms(30),
+		map[string]any{semconv.AttrESPosition: 7})
+	h.consume(w.td)
+	r := newBatch("views")
+	linkedApply(r, map[string]any{semconv.AttrESEventTimestamp: ms(30).UnixMilli()})
+	h.consume(r.td)
+	h.advance(5 * time.Second)
+	apply := h.one("projection.orders_view")
+	noAttr(t, apply, semconv.AttrConsistencyDelayMs)
+	assert.Equal(t, int64(1), h.counter("link_pairs"))
+	assert.Equal(t, int64(1), h.counter("link_command_unresolved"))
+
+	replay := newBatch("views")
+	s := replay.apply(tid(4), sid(40), pcommon.SpanID{}, "orders_view", ms(100), ms(120),
+		map[string]any{semconv.AttrESPhase: semconv.PhaseReplay, semconv.AttrESEventTimestamp: ms(30).UnixMilli()})
+	link(s, tid(3), sid(30))
+	h.consume(replay.td)
+	assert.Equal(t, int64(1), h.counter("link_stale"))
+	assert.Zero(t, h.counter("link_unmatched"), "a replayed event's producer is not expected")
+}

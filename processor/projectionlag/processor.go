@@ -56,7 +56,7 @@ type counts struct {
 	pairs, unmatched, expired, evicted, duplicates, heldOverflow int64
 	invalidTS, invalidReported, invalidPositions, negative       int64
 	headsEvicted, projectionsEvicted, commandTypesDropped        int64
-	releaseDropped                                               int64
+	releaseDropped, stale, commandUnresolved                     int64
 }
 
 func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clock clockwork.Clock) (*lagProcessor, error) {
@@ -426,9 +426,16 @@ func (p *lagProcessor) finish(res pcommon.Resource, span ptrace.Span, st lagStat
 			st.lagMs = 0
 		}
 	}
-	if r.producerFound {
+	switch {
+	case r.producerFound:
 		c.pairs++
-	} else if r.candidates > 0 && !st.stale {
+		if !r.commandFound && len(r.waitKeys) > 0 {
+			// The walk to the command stopped at a span not (or no longer) stored.
+			c.commandUnresolved++
+		}
+	case r.candidates > 0 && st.stale:
+		c.stale++
+	case r.candidates > 0:
 		c.unmatched++
 	}
 	if st.source != "" {
@@ -577,4 +584,6 @@ func (p *lagProcessor) record(ctx context.Context, c *counts) {
 	add(t.ProcessorProjectionlagProjectionsEvicted, c.projectionsEvicted)
 	add(t.ProcessorProjectionlagCommandTypesDropped, c.commandTypesDropped)
 	add(t.ProcessorProjectionlagReleaseDropped, c.releaseDropped)
+	add(t.ProcessorProjectionlagLinkStale, c.stale)
+	add(t.ProcessorProjectionlagLinkCommandUnresolved, c.commandUnresolved)
 }

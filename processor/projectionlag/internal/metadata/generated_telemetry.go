@@ -23,23 +23,25 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                     metric.Meter
-	mu                                        sync.Mutex
-	registrations                             []metric.Registration
-	ProcessorProjectionlagCommandTypesDropped metric.Int64Counter
-	ProcessorProjectionlagHeadsEvicted        metric.Int64Counter
-	ProcessorProjectionlagHeldOverflow        metric.Int64Counter
-	ProcessorProjectionlagInvalidPositions    metric.Int64Counter
-	ProcessorProjectionlagInvalidReportedLag  metric.Int64Counter
-	ProcessorProjectionlagInvalidTimestamps   metric.Int64Counter
-	ProcessorProjectionlagLinkDuplicates      metric.Int64Counter
-	ProcessorProjectionlagLinkEvicted         metric.Int64Counter
-	ProcessorProjectionlagLinkExpired         metric.Int64Counter
-	ProcessorProjectionlagLinkPairs           metric.Int64Counter
-	ProcessorProjectionlagLinkUnmatched       metric.Int64Counter
-	ProcessorProjectionlagNegativeLag         metric.Int64Counter
-	ProcessorProjectionlagProjectionsEvicted  metric.Int64Counter
-	ProcessorProjectionlagReleaseDropped      metric.Int64Counter
+	meter                                       metric.Meter
+	mu                                          sync.Mutex
+	registrations                               []metric.Registration
+	ProcessorProjectionlagCommandTypesDropped   metric.Int64Counter
+	ProcessorProjectionlagHeadsEvicted          metric.Int64Counter
+	ProcessorProjectionlagHeldOverflow          metric.Int64Counter
+	ProcessorProjectionlagInvalidPositions      metric.Int64Counter
+	ProcessorProjectionlagInvalidReportedLag    metric.Int64Counter
+	ProcessorProjectionlagInvalidTimestamps     metric.Int64Counter
+	ProcessorProjectionlagLinkCommandUnresolved metric.Int64Counter
+	ProcessorProjectionlagLinkDuplicates        metric.Int64Counter
+	ProcessorProjectionlagLinkEvicted           metric.Int64Counter
+	ProcessorProjectionlagLinkExpired           metric.Int64Counter
+	ProcessorProjectionlagLinkPairs             metric.Int64Counter
+	ProcessorProjectionlagLinkStale             metric.Int64Counter
+	ProcessorProjectionlagLinkUnmatched         metric.Int64Counter
+	ProcessorProjectionlagNegativeLag           metric.Int64Counter
+	ProcessorProjectionlagProjectionsEvicted    metric.Int64Counter
+	ProcessorProjectionlagReleaseDropped        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -107,6 +109,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorProjectionlagLinkCommandUnresolved, err = builder.meter.Int64Counter(
+		"otelcol_processor_projectionlag_link_command_unresolved",
+		metric.WithDescription("Projection apply spans joined to their producer whose walk up to a command span stopped at a span not stored (evicted, expired, not arrived within link.wait, or an uninstrumented root such as seed 001's application span), so no consistency delay was measured. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagLinkDuplicates, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_link_duplicates",
 		metric.WithDescription("Producer or relay spans seen again with an id already stored; the first one is kept. [Development]"),
@@ -128,6 +136,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorProjectionlagLinkPairs, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_link_pairs",
 		metric.WithDescription("Projection apply spans joined to their producing span. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorProjectionlagLinkStale, err = builder.meter.Int64Counter(
+		"otelcol_processor_projectionlag_link_stale",
+		metric.WithDescription("Projection apply spans with a link or parent not joined because their event is replayed or older than link.ttl (its producer is gone), so neither link lag nor consistency delay was measured. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

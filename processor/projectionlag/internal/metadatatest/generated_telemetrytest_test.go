@@ -25,10 +25,12 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorProjectionlagInvalidPositions.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagInvalidReportedLag.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagInvalidTimestamps.Add(context.Background(), 1)
+	tb.ProcessorProjectionlagLinkCommandUnresolved.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkDuplicates.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkEvicted.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkExpired.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkPairs.Add(context.Background(), 1)
+	tb.ProcessorProjectionlagLinkStale.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkUnmatched.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagNegativeLag.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagProjectionsEvicted.Add(context.Background(), 1)
@@ -51,6 +53,9 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorProjectionlagInvalidTimestamps(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorProjectionlagLinkCommandUnresolved(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagLinkDuplicates(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -61,6 +66,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagLinkPairs(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorProjectionlagLinkStale(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagLinkUnmatched(t, testTel,
