@@ -77,7 +77,7 @@ func TestSoak(t *testing.T) {
 	mf := acc.families()
 	checkAgainstTruthExceptDelay(t, scrape(mf), tr)
 	// Consistency delays need the producer and command spans still in projectionlag's link store when the
-	// apply comes. At this rate the store (1M entries, testdata/soak.yaml) keeps ~11 s, and esdemo's live
+	// apply comes. At this rate the store (2M entries, testdata/soak.yaml) keeps ~23 s, and esdemo's live
 	// applies may come later than that (its projections share the machine with ~152k spans/s of load, and
 	// wait while one rebuilds): those delays are not measured. Every one of them must be counted: an apply
 	// released without its producer (link_unmatched), joined to it but not to its command
