@@ -151,6 +151,11 @@ func (p *cqrsProcessor) sendReleased(ctx context.Context, rel *releaser, c *coun
 	if err != nil {
 		p.logger.Debug("next consumer refused spans released after waiting for an ancestor; retried",
 			zap.Int("pending", p.release.Pending()), zap.Int("dropped", dropped), zap.Error(err))
+		// The release loop may be idle (nothing held): it must come back for these.
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 	return err
 }
