@@ -19,7 +19,7 @@ import (
 )
 
 // TestSoak (R1) offers otelcol-es, on its default config at GOMAXPROCS=1, 80% of the saturation the load
-// harness measured (docs/benchmarks.md: 298 020 spans/s, so ~238.4k spans/s) for -soak.duration (CI: 1m,
+// harness measured (190 733 spans/s, so ~152.6k spans/s; main_test.go says why this figure) for -soak.duration (CI: 1m,
 // `make soak`: 10m), and accounts for everything sent. Two sources share the collector:
 //   - esload (cmd/esload) carries the rate: spans it sent = otelcol_receiver_accepted_spans (with esdemo's),
 //     and its commands, queries and projection applies = cqrs_command_total, cqrs_query_total and
@@ -77,8 +77,8 @@ func TestSoak(t *testing.T) {
 	mf := acc.families()
 	checkAgainstTruthExceptDelay(t, scrape(mf), tr)
 	// Consistency delays need the producer and command spans still in projectionlag's link store when the
-	// apply comes. At this rate the store (2M entries, testdata/soak.yaml) keeps ~15 s, and esdemo's live
-	// applies may come later than that (its projections share the machine with ~238k spans/s of load, and
+	// apply comes. At this rate the store (2M entries, testdata/soak.yaml) keeps ~23 s, and esdemo's live
+	// applies may come later than that (its projections share the machine with ~152k spans/s of load, and
 	// wait while one rebuilds): those delays are not measured. Every one of them must be counted: an apply
 	// released without its producer (link_unmatched), joined to it but not to its command
 	// (link_command_unresolved), or older than link.ttl (link_stale).
