@@ -61,7 +61,7 @@ func TestKafkaConsumerGroupMatchesDirectPipeline(t *testing.T) {
 
 	tr := runDemo(ctx, t, agent.GRPC, "-duration", "15s", "-rate", "60", "-replay-after", "8s", "-service-name", "kafka")
 	t.Logf("esdemo: %d spans, %d commands", tr.SpansTotal, tr.CommandsTotal)
-	waitKafkaSpans(ctx, t, tr.SpansTotal, agent, gws, ref, sink, refSink)
+	waitSpans(ctx, t, tr.SpansTotal, agent, gws, "kafka", ref, sink, refSink)
 
 	checkTopologyMatchesReference(ctx, t, prom, gws, ref, tr)
 
@@ -106,45 +106,4 @@ func waitGroupStable(ctx context.Context, t *testing.T, brokers, group string, n
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Fatalf("consumer group %s never became stable with %d members: %s", group, n, last)
-}
-
-// waitKafkaSpans waits until every span went agent -> Kafka -> exactly one gateway -> backend, and the
-// direct pipeline received them all too.
-func waitKafkaSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Collector, gws []*testbed.Collector, ref *testbed.Collector,
-	sink, refSink *testbed.TraceSink) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		state := map[string]float64{}
-		a, _, err := acceptedSpans(ctx, agent, "otlp")
-		require.NoError(t, err)
-		state["agent"] = a
-		var sum float64
-		for i, g := range gws {
-			v, _, err := acceptedSpans(ctx, g, "kafka")
-			require.NoError(t, err)
-			state[fmt.Sprintf("gateway%d", i)] = v
-			sum += v
-		}
-		state["gateways"] = sum
-		r, _, err := acceptedSpans(ctx, ref, "otlp")
-		require.NoError(t, err)
-		state["direct"] = r
-		state["backend"], state["direct backend"] = float64(sink.Spans()), float64(refSink.Spans())
-		ok := true
-		for _, k := range []string{"agent", "gateways", "direct", "backend", "direct backend"} {
-			ok = ok && state[k] == float64(want)
-		}
-		if ok {
-			for i := range gws {
-				require.Positivef(t, state[fmt.Sprintf("gateway%d", i)], "gateway %d consumed nothing: the group did not spread the partitions", i)
-			}
-			t.Logf("spans: %v", state)
-			return
-		}
-		if time.Now().After(deadline) || state["gateways"] > float64(want) {
-			t.Fatalf("spans sent %d, accepted/received: %v", want, state)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }

@@ -166,24 +166,12 @@ type rssPeak struct {
 
 // sample reads the process's RSS every 100 ms until the returned stop is called.
 func (p *rssPeak) sample(pid int) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				v := readStatusKiB(pid, "VmRSS")
-				p.mu.Lock()
-				p.kib = max(p.kib, v)
-				p.mu.Unlock()
-			}
-		}
+	return repeat(100*time.Millisecond, func() {
+		v := readStatusKiB(pid, "VmRSS")
+		p.mu.Lock()
+		p.kib = max(p.kib, v)
+		p.mu.Unlock()
 	})
-	return func() { close(done); wg.Wait() }
 }
 
 func (p *rssPeak) max() int64 { p.mu.Lock(); defer p.mu.Unlock(); return p.kib / 1024 }

@@ -78,7 +78,7 @@ func TestLoadBalancedGatewaysMatchSingleInstance(t *testing.T) {
 	t.Logf("esdemo: %d spans, %d commands", tr.SpansTotal, tr.CommandsTotal)
 
 	// Every span: into the agent, into exactly one of the three gateways, and on to the traces backend.
-	waitSpans(ctx, t, tr.SpansTotal, agent, gws, ref, sink, refSink)
+	waitSpans(ctx, t, tr.SpansTotal, agent, gws, "otlp", ref, sink, refSink)
 
 	checkTopologyMatchesReference(ctx, t, prom, gws, ref, tr)
 
@@ -107,12 +107,13 @@ func TestLoadBalancedGatewaysMatchSingleInstance(t *testing.T) {
 	})
 }
 
-// waitSpans waits until the agent accepted every span, the gateways together accepted each exactly once,
-// the reference accepted all, and both traces backends received them all.
-func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Collector, gws []*testbed.Collector, ref *testbed.Collector,
-	sink, refSink *testbed.TraceSink) {
+// waitSpans waits until the agent accepted every span, the gateways together accepted each exactly once on
+// their gwReceiver (otlp behind load_balancing, kafka behind a consumer group), each of them some, the
+// reference accepted all, and both traces backends received them all.
+func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Collector, gws []*testbed.Collector, gwReceiver string,
+	ref *testbed.Collector, sink, refSink *testbed.TraceSink) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		state := map[string]float64{}
 		a, _, err := acceptedSpans(ctx, agent, "otlp")
@@ -120,7 +121,7 @@ func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Col
 		state["agent"] = a
 		var sum float64
 		for i, g := range gws {
-			v, _, err := acceptedSpans(ctx, g, "otlp")
+			v, _, err := acceptedSpans(ctx, g, gwReceiver)
 			require.NoError(t, err)
 			state[fmt.Sprintf("gateway%d", i)] = v
 			sum += v
@@ -142,7 +143,7 @@ func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Col
 			t.Logf("spans: %v", state)
 			return
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || state["gateways"] > float64(want) {
 			t.Fatalf("spans sent %d, accepted/received: %v", want, state)
 		}
 		time.Sleep(500 * time.Millisecond)

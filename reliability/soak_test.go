@@ -206,8 +206,17 @@ func (a *accumulator) add(f testbed.Families) {
 	}
 }
 
-// every scrapes until the returned stop is called.
+// every scrapes every d until the returned stop is called.
 func (a *accumulator) every(ctx context.Context, d time.Duration) (stop func()) {
+	return repeat(d, func() {
+		if f, err := testbed.Scrape(ctx, a.url); err == nil {
+			a.add(f)
+		}
+	})
+}
+
+// repeat runs f every d in its own goroutine until the returned stop is called (which waits for it).
+func repeat(d time.Duration, f func()) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -218,9 +227,7 @@ func (a *accumulator) every(ctx context.Context, d time.Duration) (stop func()) 
 			case <-done:
 				return
 			case <-tick.C:
-				if f, err := testbed.Scrape(ctx, a.url); err == nil {
-					a.add(f)
-				}
+				f()
 			}
 		}
 	})
