@@ -13,7 +13,7 @@ export OTELCOL_ES_BIN := $(CURDIR)/$(BIN)
 export OTELCOL_ES_DEMO_BIN := $(CURDIR)/$(DEMO_BIN)
 export OTELCOL_ES_LOAD_BIN := $(CURDIR)/$(LOAD_BIN)
 
-.PHONY: all build demo load run test soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
+.PHONY: all build demo load run test deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
 
 all: build
 
@@ -37,6 +37,10 @@ run: build demo
 # `build`, `demo` and `load` (the reliability suite includes a 60 s soak; `make soak` runs it for 10 minutes).
 test: build demo load
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(GOTESTFLAGS) -timeout 30m ./...) || exit 1; done
+
+# Every collector/contrib pin in every go.mod and ocb manifest next to the newest listed version.
+deps-report:
+	@./scripts/deps-report.sh
 
 # R1: 80% of the measured saturation (esload) plus the demo application against otelcol-es for 10 minutes,
 # every span, command, query and projection apply accounted for, and the rate actually sustained.
