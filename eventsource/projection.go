@@ -332,7 +332,7 @@ func (p *ProjectionRunner) applyOne(ctx context.Context, e Event, phase string) 
 		if span.IsRecording() {
 			span.AddEvent(semconv.EventApplyFailed, trace.WithAttributes(
 				attribute.Int(semconv.AttrESRetryCount, attempts),
-				attribute.String(semconv.AttrErrorType, errorType(err))))
+				attribute.String(semconv.AttrESErrorType, errorType(err))))
 		}
 	}
 	dead := false

@@ -109,10 +109,17 @@ func TestEventsProducedCountedOnce(t *testing.T) {
 	b.AppendEvents(5, inner.SpanID(), 1)
 	// An append of another trace with a colliding parent id is not ours.
 	b.AppendEvents(99, bare.SpanID(), 100)
+	// eventsource-py 0.14 traces no event store: the repository save, or the migration router's append,
+	// carries the count (the store append the runtime module nests under its save is not counted again).
+	py := b.Command("Py", 6, 5, nil)
+	b.Span(semconv.SpanRepositorySave, 6, py.SpanID(), 2, map[string]any{semconv.AttrSide: semconv.SideWrite, semconv.AttrESEventCount: 2})
+	routed := b.Command("Routed", 7, 5, nil)
+	b.Span(semconv.SpanRouterAppend, 7, routed.SpanID(), 2, map[string]any{semconv.AttrSide: semconv.SideWrite, semconv.AttrESEventCount: 3})
 
 	got := points(consumeAndFlush(t, createDefaultConfig().(*Config), b), semconv.MetricEventsProduced)
 	assert.Equal(t, map[string]int64{
 		cmdKey("Own"): 3, cmdKey("Events"): 2, cmdKey("Bare"): 5, cmdKey("None"): 0, cmdKey("Outer"): 0, cmdKey("Inner"): 1,
+		cmdKey("Py"): 2, cmdKey("Routed"): 3,
 	}, got)
 }
 

@@ -29,12 +29,13 @@ type spanRef struct {
 const (
 	notCommand   = -1
 	countedCmd   = -2 // a command that reported its own events
+	eventWrite   = -3 // a span that writes events: the appends beneath it are its own
 	maxPooledLen = 1 << 16
 )
 
 type ancestor struct {
 	parent  pcommon.SpanID
-	pending int // index into scratch.pending, or notCommand / countedCmd
+	pending int // index into scratch.pending, or notCommand / countedCmd / eventWrite
 }
 
 // pendingCmd is a command span without its own event count; its events are
@@ -278,7 +279,7 @@ func (sc *scratch) span(s ptrace.Span, rs int, now time.Time) {
 	attrs := s.Attributes()
 	sc.spanAttrs = attrs
 	name := s.Name()
-	if semconv.IsAppend(name) {
+	if semconv.IsEventWrite(name) {
 		if v, ok := attrs.Get(semconv.AttrESEventCount); ok {
 			if n, ok := numeric(v); ok && n >= 0 {
 				sc.appends = append(sc.appends, appendRef{trace: s.TraceID(), parent: s.ParentSpanID(), count: n})
@@ -304,10 +305,17 @@ func (sc *scratch) span(s ptrace.Span, rs int, now time.Time) {
 			sc.query(s, qt)
 		}
 	case semconv.SideProjection:
-		if semconv.IsProjectionApply(name) {
+		if semconv.IsProjectionApply(name) && !isNestedApply(attrs) {
 			sc.apply(s)
 		}
 	}
+}
+
+// isNestedApply: cqrsside marked the apply span as running inside a
+// subscription runner's apply span, which is the one counted.
+func isNestedApply(attrs pcommon.Map) bool {
+	v, ok := attrs.Get(semconv.AttrProjectionNested)
+	return ok && v.Type() == pcommon.ValueTypeBool && v.Bool()
 }
 
 // weight is 1, or the span's adjusted count from the OpenTelemetry sampling
@@ -498,6 +506,8 @@ func (sc *scratch) resolvePending(td ptrace.Traces) {
 					a := ancestor{parent: s.ParentSpanID(), pending: notCommand}
 					if isCommand(s) {
 						a.pending = countedCmd
+					} else if semconv.IsEventWrite(s.Name()) {
+						a.pending = eventWrite
 					}
 					sc.index[spanRef{s.TraceID(), s.SpanID()}] = a
 				}
@@ -514,7 +524,9 @@ func (sc *scratch) resolvePending(td ptrace.Traces) {
 			cur := ap.parent
 			for depth := 0; depth < maxAncestorDepth && !cur.IsEmpty(); depth++ {
 				a, ok := sc.index[spanRef{ap.trace, cur}]
-				if !ok || a.pending == countedCmd {
+				if !ok || a.pending == countedCmd || a.pending == eventWrite {
+					// A write above this one (the runtime's store append under its repository.save)
+					// carries the same events: only the outermost counts.
 					break
 				}
 				if a.pending >= 0 {

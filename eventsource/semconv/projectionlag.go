@@ -8,8 +8,8 @@ import "strings"
 const AttrProjectionClockSkew = "cqrs.projection.clock_skew"
 
 // Values runtimes use for a projection or subscription phase, beyond the
-// canonical PhaseLive / PhaseReplay. eventsource-py's subscription manager
-// reports "catchup" while it reads history and "live" once it tails.
+// canonical PhaseLive / PhaseReplay and eventsource-py's TransitionPhase
+// values (PhaseValue*). Its SubscriptionState said "catching_up" / "live".
 const (
 	phaseInCatchup    = "catchup"
 	phaseInCatchUp    = "catch_up"
@@ -29,9 +29,25 @@ const (
 func NormalizeProjectionPhase(v string) (phase string, ok bool) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case PhaseReplay, phaseInCatchup, phaseInCatchUp, phaseInCatchingUp, phaseInRebuild,
-		phaseInRebuilding, phaseInReplaying, phaseInHistorical:
+		phaseInRebuilding, phaseInReplaying, phaseInHistorical,
+		// eventsource-py: until the buffer gathered while catching up is drained, the
+		// subscription still delivers history.
+		PhaseValueInitialCatchup, PhaseValueLiveSubscribed, PhaseValueFinalCatchup, PhaseValueProcessingBuffer:
 		return PhaseReplay, true
 	case PhaseLive, phaseInTail, phaseInTailing, phaseInRealtime, phaseInCaughtUp:
+		return PhaseLive, true
+	}
+	return "", false
+}
+
+// RunnerPhase is the phase an eventsource-py subscription runner's apply span
+// implies by its name alone (0.14 puts no phase on per-event spans):
+// catch-up delivers history, the live runner tails.
+func RunnerPhase(spanName string) (phase string, ok bool) {
+	switch spanName {
+	case SpanCatchupRunnerDeliverEvent:
+		return PhaseReplay, true
+	case SpanLiveRunnerProcessEvent:
 		return PhaseLive, true
 	}
 	return "", false

@@ -27,10 +27,8 @@ const (
 
 // Runtime-only attribute keys.
 const (
-	// AttrESBatchSize is the number of events a read_all call asked for.
-	AttrESBatchSize = "eventsource.batch_size"
 	// AttrESDLQID identifies a dead-letter entry.
-	AttrESDLQID = "eventsource.dlq.id"
+	AttrESDLQID = AttrDLQID
 )
 
 // EventApplyFailed is a span event on projection.<name> for each failed attempt.

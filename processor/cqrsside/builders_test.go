@@ -21,6 +21,7 @@ type sp struct {
 	attrs  map[string]any
 	events []string // domain_event_produced event types
 	link   string   // span id this span links to
+	flags  uint32   // OTLP span flags (0x300: the parent is remote)
 }
 
 func spanID(s string) pcommon.SpanID {
@@ -68,6 +69,7 @@ func appendSpans(td ptrace.Traces, service string, spans []sp) {
 			kind = ptrace.SpanKindInternal
 		}
 		span.SetKind(kind)
+		span.SetFlags(s.flags)
 		start := pcommon.Timestamp(1_763_778_000_000_000_000 + uint64(i)*1_000_000)
 		span.SetStartTimestamp(start)
 		span.SetEndTimestamp(start + 500_000)

@@ -81,7 +81,7 @@ func (p *cqrsProcessor) applySelf(span ptrace.Span, v *verdict, c *counts) {
 		fillType(attrs, semconv.AttrQueryType, ruleType, roleType(role, matcher.RoleQuery, nameType), "", c)
 	case matcher.SideProjection:
 		fillType(attrs, semconv.AttrProjectionName, ruleType,
-			strAttr(attrs, semconv.AttrESProjectionName), roleType(role, matcher.RoleProjection, nameType), c)
+			esProjectionName(attrs), roleType(role, matcher.RoleProjection, nameType), c)
 	}
 	fillType(attrs, semconv.AttrEventType, "", strAttr(attrs, semconv.AttrESEventType), "", c)
 	fillType(attrs, semconv.AttrAggregateType, "", strAttr(attrs, semconv.AttrESAggregateType), "", c)
@@ -114,6 +114,16 @@ func putStrIfChanged(attrs pcommon.Map, key, val string) {
 		return
 	}
 	attrs.PutStr(key, val)
+}
+
+// esProjectionName is the projection an eventsource runtime names: eventsource.projection.name, else
+// the subscription feeding it (eventsource-py's runners and subscription spans name only that; it
+// defaults to the projection's class name, as the projection name does).
+func esProjectionName(attrs pcommon.Map) string {
+	if n := strAttr(attrs, semconv.AttrESProjectionName); n != "" {
+		return n
+	}
+	return strAttr(attrs, semconv.AttrESSubscriptionName)
 }
 
 // maxTypeLen bounds type names derived from span names.

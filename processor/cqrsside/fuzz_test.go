@@ -18,7 +18,13 @@ var fuzzNames = []string{
 	semconv.SpanRepositorySave, "sqlite_event_store.get_events", "in_memory_event_store.append_events",
 	semconv.SpanBusPublish, semconv.SpanBusConsume, semconv.SpanSnapshotGet, semconv.SpanCheckpointUpdate,
 	"HTTP GET", "", "command.", "_event_store.get_events",
+	// eventsource-py 0.14
+	"eventsource.event_bus.consume OrderCreated", "eventsource.event_bus.dispatch _LiveEventHandler",
+	semconv.SpanLiveRunnerProcessEvent, semconv.SpanCatchupRunnerDeliverEvent, semconv.SpanProjectionHandle,
+	"eventsource.readmodel.save", "eventsource.readmodel.get", "eventsource.lock.acquire", "eventsource.router.read_all",
 }
+
+var fuzzKinds = []ptrace.SpanKind{ptrace.SpanKindInternal, ptrace.SpanKindConsumer, ptrace.SpanKindServer, ptrace.SpanKindProducer}
 
 var fuzzScopes = []string{"", semconv.ScopeWrite, semconv.ScopeRead, semconv.ScopeProjection, "other"}
 
@@ -46,8 +52,9 @@ var fuzzKeys = []string{semconv.AttrSide, semconv.AttrCommandType, semconv.AttrP
 	semconv.AttrESProjectionName, semconv.AttrESEventType, semconv.AttrAggregateType, semconv.AttrSideSource}
 
 // fuzzBatches builds up to three batches from data: 4 bytes per span
-// (name, id, parent, attribute), ids from a small space so that
-// duplicates, self-parents and cycles are common.
+// (name, id, parent with kind and remote flag, attribute), ids from a small
+// space so that duplicates, self-parents and cycles are common, and two
+// services so that parents cross process boundaries.
 func fuzzBatches(data []byte) []ptrace.Traces {
 	var out []ptrace.Traces
 	td := ptrace.NewTraces()
@@ -60,12 +67,12 @@ func fuzzBatches(data []byte) []ptrace.Traces {
 		}
 		if td.ResourceSpans().Len() == 0 || op&0x30 == 0x30 {
 			rs := td.ResourceSpans().AppendEmpty()
-			rs.Resource().Attributes().PutStr("service.name", "fuzz")
+			rs.Resource().Attributes().PutStr("service.name", []string{"fuzz", "fuzz-other"}[ab&1])
 			ss = rs.ScopeSpans().AppendEmpty()
 			ss.Scope().SetName(fuzzScopes[int(ab)%len(fuzzScopes)])
 		}
 		s := ss.Spans().AppendEmpty()
-		name := fuzzNames[int(op&0x0F)%len(fuzzNames)]
+		name := fuzzNames[(int(op&0x0F)+16*int(idb&1))%len(fuzzNames)]
 		if op&0x0F == 0x0F {
 			name = string(data[i:min(len(data), i+int(ab))])
 		}
@@ -75,6 +82,10 @@ func fuzzBatches(data []byte) []ptrace.Traces {
 		}
 		if pb&0x80 != 0 {
 			s.SetParentSpanID(pcommon.SpanID{0, 0, 0, 0, 0, 0, 0, pb % 32})
+		}
+		s.SetKind(fuzzKinds[(pb>>5)&3])
+		if ab&0x40 != 0 {
+			s.SetFlags(flagHasIsRemote | flagIsRemote)
 		}
 		if ab&0x80 != 0 {
 			fuzzValue(s.Attributes().PutEmpty(fuzzKeys[int(ab>>4)%len(fuzzKeys)]), ab, data[i:i+4])
@@ -86,6 +97,13 @@ func fuzzBatches(data []byte) []ptrace.Traces {
 func FuzzConsumeTraces(f *testing.F) {
 	f.Add([]byte{0x00, 1, 0, 0, 0x03, 2, 0x81, 0, 0x05, 3, 0x82, 0x80})
 	f.Add([]byte{0x03, 1, 0x82, 0, 0xC9, 2, 0x81, 0x81, 0x0B, 3, 0x83, 0xA3})
+	// Hostile shapes: a self-parent; a two-span parent cycle; a remote parent that never arrives
+	// (flagged, and not); a consumer under a parent of another service; a 0.14 runner over its handle.
+	f.Add([]byte{0x03, 1, 0x81, 0})
+	f.Add([]byte{0x03, 1, 0x82, 0, 0x0C, 2, 0x81, 0})
+	f.Add([]byte{0x03, 5, 0x89, 0x40, 0x03, 6, 0x8A, 0})
+	f.Add([]byte{0x04, 7, 0, 0, 0x30, 9, 0xA7, 0x01})
+	f.Add([]byte{0x02, 11, 0, 0, 0x03, 12, 0x8B, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg := defaultCfg()
 		cfg.MaxHeldSpans = 8

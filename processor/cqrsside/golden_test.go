@@ -57,6 +57,9 @@ func TestGolden(t *testing.T) {
 		{name: "inheritance", input: one(func() ptrace.Traces { return tracesOf("shipping", inheritanceSpans()...) })},
 		{name: "rules", input: one(rulesInput), config: rulesConfig},
 		{name: "late-parent", input: lateParentBatches},
+		{name: "eventsource-py-kafka", input: pyKafkaBatches},
+		{name: "eventsource-py-brokers", input: one(pyBrokersInput)},
+		{name: "hostile", input: hostileBatches},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ type heldSpan struct {
 	origin   *origin
 	id       pcommon.SpanID
 	parent   pcommon.SpanID
+	proc     uint32 // processKey of the span's resource
 	fallback matcher.Side
 	deadline int64 // unix nanos
 	released bool

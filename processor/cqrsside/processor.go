@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 	"github.com/otelcol-es/otelcol-es/internal/release"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/cache"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
@@ -61,6 +62,7 @@ const retryInterval = 250 * time.Millisecond
 type workItem struct {
 	id   pcommon.SpanID
 	side matcher.Side
+	proc uint32
 }
 
 func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clock clockwork.Clock) (*cqrsProcessor, error) {
@@ -226,24 +228,29 @@ func (p *cqrsProcessor) releaseHeld(h *heldSpan, side matcher.Side, src source, 
 		src = srcNone
 	}
 	p.applyInherited(h.span, side, src, c)
-	c.evictCapacity += int64(p.cache.Put(h.id, uint8(side), now))
+	c.evictCapacity += int64(p.cache.Put(h.id, packCached(side, h.proc, false), now))
 	rel.add(h)
-	p.releaseChildren(h.id, side, now, rel, c)
+	p.releaseChildren(h.id, side, h.proc, now, rel, c)
 }
 
 // releaseChildren releases the held descendants of a span that just got
 // its final side. An explicit stack keeps deep chains off the Go stack;
 // each held span is taken once, so parent-id cycles end. mu must be held.
-func (p *cqrsProcessor) releaseChildren(id pcommon.SpanID, side matcher.Side, now time.Time, rel *releaser, c *counts) {
+func (p *cqrsProcessor) releaseChildren(id pcommon.SpanID, side matcher.Side, proc uint32, now time.Time, rel *releaser, c *counts) {
 	if p.held.live == 0 {
 		return
 	}
-	work := append(p.work[:0], workItem{id: id, side: side})
+	work := append(p.work[:0], workItem{id: id, side: side, proc: proc})
 	for len(work) > 0 {
 		it := work[len(work)-1]
 		work = work[:len(work)-1]
 		for _, h := range p.held.takeChildren(it.id) {
 			s, src := it.side, srcInherited
+			if h.proc != it.proc {
+				// The parent came from another process: the child starts its own side.
+				c.boundary[boundaryOtherProcess]++
+				s = matcher.SideNone
+			}
 			if s == matcher.SideNone {
 				s, src = h.fallback, srcConvention
 			} else {
@@ -253,9 +260,9 @@ func (p *cqrsProcessor) releaseChildren(id pcommon.SpanID, side matcher.Side, no
 				src = srcNone
 			}
 			p.applyInherited(h.span, s, src, c)
-			c.evictCapacity += int64(p.cache.Put(h.id, uint8(s), now))
+			c.evictCapacity += int64(p.cache.Put(h.id, packCached(s, h.proc, false), now))
 			rel.add(h)
-			work = append(work, workItem{id: h.id, side: s})
+			work = append(work, workItem{id: h.id, side: s, proc: h.proc})
 		}
 	}
 	p.work = work[:0]
@@ -277,6 +284,11 @@ type entry struct {
 	v      verdict
 	state  uint8
 	side   matcher.Side
+	// proc identifies the emitting process (processKey of its resource).
+	proc uint32
+	// runner: an eventsource-py subscription runner's apply span. innerApply:
+	// another apply span, which may run inside a runner's.
+	runner, innerApply bool
 	// indexed: this entry owns its span id in batch.index (ids are
 	// non-empty and first seen here).
 	indexed bool
@@ -313,6 +325,7 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
+		proc := processKey(rs.Resource())
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -322,10 +335,18 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 				idx := int32(len(b.entries))
 				b.entries = append(b.entries, entry{
 					span: span, rs: int32(i), ss: int32(j),
-					id: span.SpanID(), parent: span.ParentSpanID(),
+					id: span.SpanID(), parent: span.ParentSpanID(), proc: proc,
 				})
+				if name := span.Name(); semconv.IsRunnerApply(name) {
+					b.entries[idx].runner = true
+				} else if semconv.IsProjectionApply(name) {
+					b.entries[idx].innerApply = true
+				}
 				e := &b.entries[idx]
 				e.v = p.classifySelf(span, ss.Scope(), rs.Resource(), &b.c)
+				if e.v.ancestor {
+					p.stopAtBoundary(e, &b.c)
+				}
 				if e.v.ancestor {
 					e.state = stPending
 					b.pending = append(b.pending, idx)
@@ -342,6 +363,7 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 					// A span cannot be its own parent; treat it as a root.
 					b.c.invalid[invalidParentCycle]++
 					e.parent = pcommon.SpanID{}
+					e.v.holdable = false
 				}
 				if _, dup := b.index[e.id]; dup {
 					b.c.invalid[invalidSpanID]++
@@ -371,8 +393,11 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 			if !e.indexed {
 				continue
 			}
-			b.c.evictCapacity += int64(p.cache.Put(e.id, uint8(e.side), now))
-			p.releaseChildren(e.id, e.side, now, &rel, &b.c)
+			if e.innerApply {
+				p.markNested(b, e, now)
+			}
+			b.c.evictCapacity += int64(p.cache.Put(e.id, packCached(e.side, e.proc, e.runner), now))
+			p.releaseChildren(e.id, e.side, e.proc, now, &rel, &b.c)
 		case stHold:
 			b.held++
 		}
@@ -410,6 +435,43 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 	return td, nil
 }
 
+// markNested marks an apply span whose parent is a subscription runner's apply
+// span (eventsource-py's projection.handle inside live_runner.process_event):
+// metrics and lag count the runner's span, so one event applied counts once.
+// A parent that arrives in a later batch is not seen: the event then counts
+// twice. mu must be held.
+func (p *cqrsProcessor) markNested(b *batch, e *entry, now time.Time) {
+	if e.parent.IsEmpty() {
+		return
+	}
+	runner := false
+	if pi, ok := b.index[e.parent]; ok {
+		runner = b.entries[pi].runner
+	} else if v, ok := p.cache.Get(e.parent, now); ok {
+		_, _, runner = unpackCached(v)
+	}
+	if runner {
+		e.span.Attributes().PutBool(semconv.AttrProjectionNested, true)
+	}
+}
+
+// stopAtBoundary makes a pending span that starts a new process's work a root for inheritance. A
+// span receiving a message is a projection span unless a rule or a convention said otherwise.
+func (p *cqrsProcessor) stopAtBoundary(e *entry, c *counts) {
+	r, consumer, ok := boundaryOf(e.span)
+	if !ok {
+		return
+	}
+	if consumer && e.v.fallback == matcher.SideNone {
+		e.v.fallback = matcher.SideProjection
+	}
+	if !e.parent.IsEmpty() {
+		c.boundary[r]++
+		e.parent = pcommon.SpanID{}
+		e.v.holdable = false
+	}
+}
+
 // resolve decides the side of pending span i by walking up its parents in
 // the batch, then the cache. Spans on the path get the nearest classified
 // ancestor's side, else their fallback; if the walk ends at a parent not
@@ -429,6 +491,11 @@ walk:
 		}
 		if pi, ok := b.index[e.parent]; ok {
 			pe := &b.entries[pi]
+			if pe.proc != e.proc {
+				b.c.boundary[boundaryOtherProcess]++
+				known = true
+				break walk
+			}
 			switch pe.state {
 			case stDone:
 				known, side = true, pe.side
@@ -445,7 +512,13 @@ walk:
 			}
 		}
 		if v, ok := p.cache.Get(e.parent, now); ok {
-			known, side = true, matcher.Side(v)
+			s, proc, _ := unpackCached(v)
+			known = true
+			if proc == e.proc {
+				side = s
+			} else {
+				b.c.boundary[boundaryOtherProcess]++
+			}
 		}
 		break
 	}
@@ -493,6 +566,7 @@ func (p *cqrsProcessor) holdSpans(td ptrace.Traces, b *batch, now time.Time) {
 			origin:   o,
 			id:       e.id,
 			parent:   e.parent,
+			proc:     e.proc,
 			fallback: e.v.fallback,
 			deadline: deadline,
 		}

@@ -81,6 +81,7 @@ type counts struct {
 	early         [numEarly]int64
 	evictCapacity int64
 	evictExpired  int64
+	boundary      [numBoundary]int64
 	// releaseDropped: held spans lost after their release (refused permanently, or beyond the retry limit).
 	releaseDropped int64
 }
@@ -102,6 +103,7 @@ type telemetry struct {
 	classifiedOpt [numSides][numSources]metric.AddOption
 	invalidOpt    [numInvalid]metric.AddOption
 	earlyOpt      [numEarly]metric.AddOption
+	boundaryOpt   [numBoundary]metric.AddOption
 	capacityOpt   metric.AddOption
 	expiredOpt    metric.AddOption
 }
@@ -119,6 +121,9 @@ func newTelemetry(tb *metadata.TelemetryBuilder) *telemetry {
 	}
 	for i := range earlyNames {
 		t.earlyOpt[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", earlyNames[i])))
+	}
+	for i := range boundaryNames {
+		t.boundaryOpt[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", boundaryNames[i])))
 	}
 	t.capacityOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "capacity")))
 	t.expiredOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "expired")))
@@ -157,6 +162,11 @@ func (t *telemetry) record(ctx context.Context, c *counts) {
 	}
 	if c.evictExpired > 0 {
 		t.tb.ProcessorCqrssideCacheEvictions.Add(ctx, c.evictExpired, t.expiredOpt)
+	}
+	for i, n := range c.boundary {
+		if n > 0 {
+			t.tb.ProcessorCqrssideProcessBoundaries.Add(ctx, n, t.boundaryOpt[i])
+		}
 	}
 	if c.releaseDropped > 0 {
 		t.tb.ProcessorCqrssideSpansReleaseDropped.Add(ctx, c.releaseDropped)

@@ -47,7 +47,7 @@ func createDefaultConfig() component.Config {
 			MaxProjections:    10_000,
 		},
 		Phase: phaseConfig{
-			Keys:                  []string{semconv.AttrESPhase, semconv.AttrSubscriptionPhase},
+			Keys:                  []string{semconv.AttrSubscriptionPhase, semconv.AttrESSubscriptionState},
 			ReplayPositionsBehind: 1_000,
 		},
 	}

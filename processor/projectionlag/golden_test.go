@@ -2,6 +2,7 @@ package projectionlag
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,6 +22,8 @@ var updateGolden = os.Getenv("UPDATE_GOLDEN") != ""
 
 // goldenInputs build each case's input: one batch, as a gateway would get it.
 var goldenInputs = map[string]func() ptrace.Traces{
+	"eventsource-py": eventsourcePyInput,
+	"hostile":        hostileInput,
 	// Seed 000 in one process: a command whose handler applies the event to
 	// two projections synchronously, each linked to the command; one reports
 	// its own lag.
@@ -97,6 +100,51 @@ var goldenInputs = map[string]func() ptrace.Traces{
 		b.span(semconv.SpanPrefixProjection+"no_side", tid(7), sid(7), pcommon.SpanID{}, ms(100), ms(110), nil)
 		return b.td
 	},
+}
+
+// eventsourcePyInput is what projectionlag receives from cqrsside in a pipeline fed by eventsource-py
+// 0.14 (processor/cqrsside's golden outputs of the same flows): the Kafka chain's live apply, a catch-up
+// rebuild with position tokens and a watermark, RabbitMQ and Redis consumers.
+func eventsourcePyInput() ptrace.Traces {
+	td := ptrace.NewTraces()
+	for _, f := range []string{"eventsource-py-kafka-expected.yaml", "eventsource-py-brokers-expected.yaml"} {
+		in, err := golden.ReadTraces(filepath.Join("..", "cqrsside", "testdata", f))
+		if err != nil {
+			panic(err)
+		}
+		in.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	return td
+}
+
+// hostileInput: spans no clock or store should send. Each passes through, counted, with no lag.
+func hostileInput() ptrace.Traces {
+	b := newBatch("views")
+	proj := map[string]any{semconv.AttrSide: semconv.SideProjection}
+	// A start time of 2^64-1 ns, and an end before the start.
+	s := b.apply(tid(1), sid(1), pcommon.SpanID{}, "far_future", ms(100), ms(110), nil)
+	s.SetStartTimestamp(pcommon.Timestamp(math.MaxUint64))
+	s.SetEndTimestamp(pcommon.Timestamp(math.MaxUint64))
+	s = b.apply(tid(2), sid(2), pcommon.SpanID{}, "backwards", ms(100), ms(110), nil)
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(ms(50)))
+	// A producer whose end precedes its start, and an apply below it: no lag from it.
+	w := b.write(semconv.SpanRepositorySave, tid(3), sid(3), pcommon.SpanID{}, ms(0), ms(10), nil)
+	w.SetEndTimestamp(pcommon.NewTimestampFromTime(ms(-5)))
+	b.span(semconv.SpanBusConsume, tid(3), sid(4), sid(3), ms(20), ms(40), proj)
+	b.apply(tid(3), sid(5), sid(4), "after_bad_producer", ms(21), ms(30), nil)
+	// Positions at the int64 edge, plain and as eventsource-py tokens, and a multi-key token.
+	b.write("sqlite_event_store.append_events", tid(4), sid(6), pcommon.SpanID{}, ms(0), ms(5),
+		map[string]any{semconv.AttrESPosition: int64(math.MaxInt64), semconv.AttrDBName: "es"})
+	b.span(semconv.SpanCheckpointUpdate, tid(5), sid(7), pcommon.SpanID{}, ms(10), ms(12), map[string]any{
+		semconv.AttrSide: semconv.SideProjection, semconv.AttrESPosition: int64(math.MaxInt64),
+		semconv.AttrESProjectionName: "edge", semconv.AttrDBName: "es"})
+	b.span(semconv.SpanCheckpointSavePosition, tid(6), sid(8), pcommon.SpanID{}, ms(10), ms(12), map[string]any{
+		semconv.AttrSide: semconv.SideProjection, semconv.AttrPositionToken: `{"s":"pg:db","k":[9223372036854775807]}`,
+		semconv.AttrESProjectionName: "edge_token"})
+	b.span(semconv.SpanLiveRunnerProcessEvent, tid(7), sid(9), pcommon.SpanID{}, ms(10), ms(12), map[string]any{
+		semconv.AttrSide: semconv.SideProjection, semconv.AttrESPosition: `{"s":"kafka","k":[3,17]}`,
+		semconv.AttrESSubscriptionName: "multi_key"})
+	return b.td
 }
 
 func TestGolden(t *testing.T) {

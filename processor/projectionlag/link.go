@@ -1,11 +1,14 @@
 package projectionlag // import "github.com/otelcol-es/otelcol-es/processor/projectionlag"
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/store"
 )
 
@@ -71,9 +74,34 @@ func (p *lagProcessor) resolve(span ptrace.Span) resolution {
 			return r
 		}
 	}
+	// Last, the event's own id: eventsource-py's RabbitMQ handle and Redis process spans are roots
+	// of new traces, so only the event id ties their applies to the publish or outbox span of the
+	// event. Looked up, never waited for: not every bus's producer names the event.
+	if k, ok := p.eventKey(span.Attributes()); ok {
+		if e, found := p.producers.Get(k); found && e.Kind == store.Producer {
+			r.producer, r.producerFound = e, true
+			return r
+		}
+	}
 	r.waitKeys = missing
 	return r
 }
+
+// eventKey keys a write span by the id of the event it carries (eventsource.event.id): two
+// independent 64-bit hashes of the id, and a span part no span id is likely to have.
+func (p *lagProcessor) eventKey(attrs pcommon.Map) (store.Key, bool) {
+	v, ok := attrs.Get(semconv.AttrESEventID)
+	if !ok || v.Type() != pcommon.ValueTypeStr || v.Str() == "" {
+		return store.Key{}, false
+	}
+	var k store.Key
+	binary.LittleEndian.PutUint64(k[0:8], maphash.String(p.eventSeeds[0], v.Str()))
+	binary.LittleEndian.PutUint64(k[8:16], maphash.String(p.eventSeeds[1], v.Str()))
+	copy(k[16:], eventKeyMarker[:])
+	return k, true
+}
+
+var eventKeyMarker = [8]byte{0xe7, 'e', 'v', 'e', 'n', 't', 0xe7, 0}
 
 // walk follows relays from k to the first producer.
 func (p *lagProcessor) walk(k store.Key) (store.Entry, store.Key, walkStatus) {

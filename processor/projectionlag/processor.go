@@ -2,6 +2,8 @@ package projectionlag // import "github.com/otelcol-es/otelcol-es/processor/proj
 
 import (
 	"context"
+	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 
@@ -46,6 +48,14 @@ type lagProcessor struct {
 	release *release.Retrier
 	// headBuf and projBuf are reused for position keys (under mu).
 	headBuf, projBuf []byte
+	// Per batch (under mu): the parents of write spans, and the unclassified entry points (server,
+	// consumer or root spans) seen. An entry point above a write is the top of a write with no command
+	// span (eventsource-py has none): it is stored as a dead end, so a walk to the command stops there
+	// at once instead of waiting link.wait for a command that does not exist.
+	writeParents map[store.Key]struct{}
+	entryPoints  []store.Key
+	// eventSeeds hash event ids into store keys (see eventKey).
+	eventSeeds [2]maphash.Seed
 
 	stop chan struct{}
 	done chan struct{}
@@ -65,15 +75,17 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clo
 		return nil, err
 	}
 	p := &lagProcessor{
-		cfg:       cfg,
-		logger:    set.Logger,
-		next:      next,
-		clock:     clock,
-		tel:       tel,
-		positions: positions.New(cfg.Positions.MaxHeads, cfg.Positions.MaxProjections, cfg.Phase.ReplayPositionsBehind),
-		held:      newHeldQueue(),
-		waiting:   make(map[store.Key][]uint64),
-		release:   release.New(next, cfg.Link.MaxHeld),
+		cfg:          cfg,
+		logger:       set.Logger,
+		next:         next,
+		clock:        clock,
+		tel:          tel,
+		positions:    positions.New(cfg.Positions.MaxHeads, cfg.Positions.MaxProjections, cfg.Phase.ReplayPositionsBehind),
+		held:         newHeldQueue(),
+		waiting:      make(map[store.Key][]uint64),
+		writeParents: make(map[store.Key]struct{}),
+		eventSeeds:   [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		release:      release.New(next, cfg.Link.MaxHeld),
 	}
 	if cfg.Link.Enabled {
 		p.producers = store.New(cfg.Link.MaxProducers, cfg.Link.TTL)
@@ -184,6 +196,7 @@ func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 			}
 		}
 	}
+	p.storeEntryPoints(now, &c)
 	// Pass 2: annotate; projection spans still waiting for a producer leave the batch.
 	heldBefore := p.held.nextID
 	for i := 0; i < rss.Len(); i++ {
@@ -241,10 +254,10 @@ func appendReleased(dst *ptrace.Traces, h *heldSpan) {
 func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.Time, c *counts, woken []uint64) []uint64 {
 	attrs := span.Attributes()
 	name := span.Name()
-	if semconv.IsAppend(name) {
-		if v, ok := attrs.Get(semconv.AttrESPosition); ok {
-			if pos, ok := position(v); ok {
-				c.headsEvicted += int64(p.positions.Append(p.headKey(attrs, res), pos))
+	if k := headPositionKey(name); k != "" {
+		if v, ok := attrs.Get(k); ok {
+			if pos, st, ok := positionOf(v); ok {
+				c.headsEvicted += int64(p.positions.Append(p.headKey(attrs, res, st), pos))
 			} else {
 				c.invalidPositions++
 			}
@@ -258,11 +271,28 @@ func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.
 		side = v.Str()
 	}
 	key := store.NewKey(span.TraceID(), span.SpanID())
+	switch {
+	case side == semconv.SideWrite && !span.ParentSpanID().IsEmpty():
+		p.writeParents[key.WithSpan(span.ParentSpanID())] = struct{}{}
+	case side == "" && (span.ParentSpanID().IsEmpty() || span.Kind() == ptrace.SpanKindServer || span.Kind() == ptrace.SpanKindConsumer):
+		p.entryPoints = append(p.entryPoints, key)
+	}
 	var e store.Entry
 	switch {
+	case side == semconv.SideWrite && !validSpanTimes(span):
+		// Its times would make any lag joined to it absurd; keep it only as a step of the walk.
+		c.invalidTS++
+		e = store.Entry{Kind: store.Relay, Parent: span.ParentSpanID()}
 	case side == semconv.SideWrite:
 		e = store.Entry{Kind: store.Producer, Parent: span.ParentSpanID(),
 			Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
+		if ek, ok := p.eventKey(attrs); ok {
+			// The first write span of an event (outbox add, publish) stands for it; later ones of the
+			// same event are expected, not duplicates.
+			if p.producers.Put(ek, store.Entry{Kind: store.Producer, Start: e.Start, End: e.End}, now) == store.AddedEvicting {
+				c.evicted++
+			}
+		}
 		if v, ok := attrs.Get(semconv.AttrCommandType); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
 			id, ok := p.commands.ID(v.Str())
 			if !ok {
@@ -299,13 +329,57 @@ func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.
 	return woken
 }
 
+// storeEntryPoints stores, as dead ends, this batch's unclassified entry points that are parents of
+// write spans, then forgets the batch's sets.
+func (p *lagProcessor) storeEntryPoints(now time.Time, c *counts) {
+	if p.producers != nil && len(p.writeParents) > 0 {
+		for _, k := range p.entryPoints {
+			if _, ok := p.writeParents[k]; !ok {
+				continue
+			}
+			if _, stored := p.producers.Get(k); stored {
+				continue
+			}
+			if p.producers.Put(k, store.Entry{Kind: store.DeadEnd}, now) == store.AddedEvicting {
+				c.evicted++
+			}
+		}
+	}
+	clear(p.writeParents)
+	p.entryPoints = p.entryPoints[:0]
+}
+
 // commandUnnamed marks a command span whose type did not fit the interner.
 const commandUnnamed = ^uint32(0)
 
-// headKey builds the head key of a span into headBuf: the values of
-// positions.head_key_attributes (span first, then resource), 0-separated.
-func (p *lagProcessor) headKey(attrs pcommon.Map, res pcommon.Resource) []byte {
+// headPositionKey names the attribute of a span that tells where the head of
+// the event log is: an append's position, or, from eventsource-py (which
+// traces no append), the store's position when a subscription went live
+// (watermark) and the position a catch-up runs to.
+func headPositionKey(spanName string) string {
+	switch {
+	case semconv.IsAppend(spanName):
+		return semconv.AttrESPosition
+	case spanName == semconv.SpanTransitionExecute:
+		return semconv.AttrESWatermark
+	case spanName == semconv.SpanCatchupRunUntilPosition:
+		return semconv.AttrESToPosition
+	}
+	return ""
+}
+
+// headKey builds the head key of a span into headBuf: the store id of an
+// eventsource-py position token when there is one (it names the event store),
+// else the values of positions.head_key_attributes (span first, then
+// resource), 0-separated.
+func (p *lagProcessor) headKey(attrs pcommon.Map, res pcommon.Resource, storeID string) []byte {
 	b := p.headBuf[:0]
+	if storeID != "" {
+		// 0x01 keeps a store id apart from any attribute-built key.
+		b = append(append(b, 1), storeID...)
+		p.headBuf = b
+		return b
+	}
 	for i, k := range p.cfg.Positions.HeadKeyAttributes {
 		if i > 0 {
 			b = append(b, 0)
@@ -328,8 +402,8 @@ func (p *lagProcessor) headKey(attrs pcommon.Map, res pcommon.Resource) []byte {
 }
 
 // projectionKey builds the key of a projection under the span's head into projBuf.
-func (p *lagProcessor) projectionKey(attrs pcommon.Map, res pcommon.Resource, name string) (head, proj []byte) {
-	head = p.headKey(attrs, res)
+func (p *lagProcessor) projectionKey(attrs pcommon.Map, res pcommon.Resource, storeID, name string) (head, proj []byte) {
+	head = p.headKey(attrs, res, storeID)
 	p.projBuf = positions.ProjectionKey(p.projBuf[:0], head, name)
 	return head, p.projBuf
 }
@@ -344,7 +418,7 @@ func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, s
 		return false
 	case name == semconv.SpanCheckpointReset:
 		if pn, ok := projectionName(span.Attributes()); ok {
-			_, key := p.projectionKey(span.Attributes(), rs.Resource(), pn)
+			_, key := p.projectionKey(span.Attributes(), rs.Resource(), "", pn)
 			c.projectionsEvicted += int64(p.positions.Reset(key))
 		}
 		return false
@@ -354,11 +428,23 @@ func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, s
 	if v, ok := span.Attributes().Get(semconv.AttrSide); !ok || v.Str() != semconv.SideProjection {
 		return false
 	}
+	if v, ok := span.Attributes().Get(semconv.AttrProjectionNested); ok && v.Type() == pcommon.ValueTypeBool && v.Bool() {
+		// The runner's apply span around it carries the lag: one event, one lag.
+		return false
+	}
+	if semconv.IsRunnerApply(name) {
+		p.runnerPosition(rs.Resource(), span, c)
+	}
+	if !validSpanTimes(span) {
+		c.invalidTS++
+		span.Attributes().PutStr(semconv.AttrProjectionPhase, p.applyPhase(rs.Resource(), name, span.Attributes(), lagState{}))
+		return false
+	}
 	st := p.timeLag(span, c)
 	// A replayed or very old event's producer is long gone: look it up, but
 	// neither wait for it nor count it as unmatched. A rebuild of a million
 	// events must not fill the held set.
-	if ph, ok := p.statedPhase(span.Attributes()); ok && ph == semconv.PhaseReplay {
+	if ph, ok := p.statedPhase(name, span.Attributes()); ok && ph == semconv.PhaseReplay {
 		st.stale = true
 	}
 	if st.source != "" && p.producers != nil && st.lagMs > float64(p.cfg.Link.TTL.Milliseconds()) {
@@ -371,6 +457,13 @@ func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, s
 	}
 	p.finish(rs.Resource(), span, st, res, c)
 	return false
+}
+
+// validSpanTimes: the span's own times can be measured from. A start of 0 or past 2^63 ns (as some
+// broken clocks send 2^64-1) or an end before the start is counted, and the span gets no lag.
+func validSpanTimes(span ptrace.Span) bool {
+	start, end := uint64(span.StartTimestamp()), uint64(span.EndTimestamp())
+	return start > 0 && end >= start && end <= math.MaxInt64
 }
 
 // lagState is what the reported / event_timestamp sources found.
@@ -460,7 +553,7 @@ func (p *lagProcessor) finish(res pcommon.Resource, span ptrace.Span, st lagStat
 			}
 		}
 	}
-	attrs.PutStr(semconv.AttrProjectionPhase, p.applyPhase(res, attrs, st))
+	attrs.PutStr(semconv.AttrProjectionPhase, p.applyPhase(res, span.Name(), attrs, st))
 }
 
 // nested reports whether a span [start,end] lies inside e: the projection
@@ -488,12 +581,16 @@ func (p *lagProcessor) negative(attrs pcommon.Map, v float64, c *counts) (float6
 	}
 }
 
-func (p *lagProcessor) applyPhase(res pcommon.Resource, attrs pcommon.Map, st lagState) string {
-	if ph, ok := p.statedPhase(attrs); ok {
+func (p *lagProcessor) applyPhase(res pcommon.Resource, name string, attrs pcommon.Map, st lagState) string {
+	if ph, ok := p.statedPhase(name, attrs); ok {
 		return ph
 	}
 	if pn, ok := projectionName(attrs); ok && p.positions.Tracking() {
-		_, key := p.projectionKey(attrs, res, pn)
+		storeID := ""
+		if v, ok := attrs.Get(semconv.AttrESPosition); ok {
+			_, storeID, _ = positionOf(v)
+		}
+		_, key := p.projectionKey(attrs, res, storeID, pn)
 		if replay, known := p.positions.Replaying(key); known {
 			if replay {
 				return semconv.PhaseReplay
@@ -507,7 +604,9 @@ func (p *lagProcessor) applyPhase(res pcommon.Resource, attrs pcommon.Map, st la
 	return semconv.PhaseLive
 }
 
-func (p *lagProcessor) statedPhase(attrs pcommon.Map) (string, bool) {
+// statedPhase is the phase a span states: an attribute of phase.keys, else
+// what an eventsource-py runner's span name implies.
+func (p *lagProcessor) statedPhase(name string, attrs pcommon.Map) (string, bool) {
 	for _, k := range p.cfg.Phase.Keys {
 		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
 			if ph, ok := semconv.NormalizeProjectionPhase(v.Str()); ok {
@@ -515,11 +614,11 @@ func (p *lagProcessor) statedPhase(attrs pcommon.Map) (string, bool) {
 			}
 		}
 	}
-	return "", false
+	return semconv.RunnerPhase(name)
 }
 
 func projectionName(attrs pcommon.Map) (string, bool) {
-	for _, k := range [...]string{semconv.AttrProjectionName, semconv.AttrESProjectionName} {
+	for _, k := range [...]string{semconv.AttrProjectionName, semconv.AttrESProjectionName, semconv.AttrESSubscriptionName} {
 		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
 			return v.Str(), true
 		}
@@ -527,26 +626,51 @@ func projectionName(attrs pcommon.Map) (string, bool) {
 	return "", false
 }
 
-func (p *lagProcessor) checkpoint(res pcommon.Resource, span ptrace.Span, c *counts) {
+// runnerPosition handles the position an eventsource-py runner's apply span names: the event it
+// applies is at least that far into the log, so it raises the head, and the span is as far behind the
+// head as the newest position seen for its store. It leaves the projection's checkpoint state to the
+// checkpoint spans (an SDK exports a batch's applies and checkpoints grouped by scope, not in order).
+func (p *lagProcessor) runnerPosition(res pcommon.Resource, span ptrace.Span, c *counts) {
 	attrs := span.Attributes()
 	v, ok := attrs.Get(semconv.AttrESPosition)
 	if !ok {
 		return
 	}
-	pos, ok := position(v)
+	pos, storeID, ok := positionOf(v)
+	if !ok {
+		c.invalidPositions++
+		return
+	}
+	head := p.headKey(attrs, res, storeID)
+	c.headsEvicted += int64(p.positions.Append(head, pos))
+	if h, ok := p.positions.Head(head); ok {
+		attrs.PutInt(semconv.AttrProjectionPositionsBehind, h-pos)
+	}
+}
+
+func (p *lagProcessor) checkpoint(res pcommon.Resource, span ptrace.Span, c *counts) {
+	attrs := span.Attributes()
+	v, ok := attrs.Get(semconv.AttrESPosition)
+	if !ok {
+		// An eventsource-py subscription checkpoint saves a position token.
+		if v, ok = attrs.Get(semconv.AttrPositionToken); !ok {
+			return
+		}
+	}
+	pos, storeID, ok := positionOf(v)
 	pn, hasName := projectionName(attrs)
 	if !ok || !hasName {
 		c.invalidPositions++
 		return
 	}
 	stated := positions.PhaseUnknown
-	if ph, ok := p.statedPhase(attrs); ok {
+	if ph, ok := p.statedPhase(span.Name(), attrs); ok {
 		stated = positions.PhaseLive
 		if ph == semconv.PhaseReplay {
 			stated = positions.PhaseReplay
 		}
 	}
-	head, key := p.projectionKey(attrs, res, pn)
+	head, key := p.projectionKey(attrs, res, storeID, pn)
 	cp := p.positions.Checkpoint(head, key, pos, stated)
 	c.projectionsEvicted += int64(cp.EvictedProjections)
 	// An upstream collector that saw the whole stream (an agent in front of gateways) may have set the

@@ -1,6 +1,7 @@
 package projectionlag // import "github.com/otelcol-es/otelcol-es/processor/projectionlag"
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -132,9 +133,48 @@ func reportedLag(v pcommon.Value, spanStart int64, tolerance time.Duration) (flo
 	return ms, true
 }
 
+// positionOf reads a position: eventsource-py's token (see positionToken) or a
+// plain position. storeID is the token's store id, "" for a plain position.
+func positionOf(v pcommon.Value) (pos int64, storeID string, ok bool) {
+	if v.Type() == pcommon.ValueTypeStr {
+		if s := strings.TrimSpace(v.Str()); strings.HasPrefix(s, "{") {
+			return positionToken(s)
+		}
+	}
+	pos, ok = position(v)
+	return pos, "", ok
+}
+
+// positionToken reads eventsource-py's Position.to_str(), {"s":"<store id>","k":[<key>...]}: a
+// store id and the position's keys. A single non-negative integer key is a global position; a
+// token with several keys (per partition) has no single one and is refused.
+func positionToken(s string) (pos int64, storeID string, ok bool) {
+	var tok struct {
+		S string        `json:"s"`
+		K []json.Number `json:"k"`
+	}
+	if err := json.Unmarshal([]byte(s), &tok); err != nil || len(tok.K) != 1 {
+		return 0, "", false
+	}
+	pos, err := tok.K[0].Int64()
+	if err != nil || pos < 0 || pos > maxPosition {
+		return 0, "", false
+	}
+	return pos, tok.S, true
+}
+
+// maxPosition bounds a believable global position: no event store holds 2^62 events, and a value
+// near 2^63 (a sentinel, an overflow) would make every projection look that far behind.
+const maxPosition = 1 << 62
+
 // position reads a global or checkpoint position: a non-negative int, an
-// integral double, or a decimal string.
+// integral double, or a decimal string, at most maxPosition.
 func position(v pcommon.Value) (int64, bool) {
+	pos, ok := rawPosition(v)
+	return pos, ok && pos <= maxPosition
+}
+
+func rawPosition(v pcommon.Value) (int64, bool) {
 	switch v.Type() {
 	case pcommon.ValueTypeInt:
 		i := v.Int()

@@ -1,4 +1,5 @@
-// Package cache is the cqrsside ancestor cache: span id -> side, bounded in
+// Package cache is the cqrsside ancestor cache: span id -> a 64-bit value (the
+// processor packs a side and a process identity into it), bounded in
 // size and in age.
 //
 // It is an open-addressing hash table with linear probing and
@@ -21,7 +22,7 @@ import (
 type slot struct {
 	key uint64 // 0: empty (the empty span id is never stored)
 	at  int64  // unix nanos of insertion
-	val uint8
+	val uint64
 }
 
 type ringEntry struct {
@@ -97,7 +98,7 @@ func (c *Cache) remove(k uint64) {
 // Put records the value for id and returns how many live entries had to be
 // evicted to make room (0 or 1). An existing entry keeps its position and
 // age: span ids are unique, so a repeat is a duplicate, not a refresh.
-func (c *Cache) Put(id pcommon.SpanID, v uint8, now time.Time) (evicted int) {
+func (c *Cache) Put(id pcommon.SpanID, v uint64, now time.Time) (evicted int) {
 	k := key(id)
 	if k == 0 {
 		return 0
@@ -123,7 +124,7 @@ func (c *Cache) Put(id pcommon.SpanID, v uint8, now time.Time) (evicted int) {
 }
 
 // Get returns the value for id if present and not older than the TTL.
-func (c *Cache) Get(id pcommon.SpanID, now time.Time) (uint8, bool) {
+func (c *Cache) Get(id pcommon.SpanID, now time.Time) (uint64, bool) {
 	k := key(id)
 	if k == 0 {
 		return 0, false

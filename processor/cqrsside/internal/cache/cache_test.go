@@ -25,7 +25,7 @@ func TestTTL(t *testing.T) {
 
 	v, ok := c.Get(id(1), clock.Now())
 	assert.True(t, ok)
-	assert.Equal(t, uint8(2), v)
+	assert.Equal(t, uint64(2), v)
 
 	clock.Advance(10*time.Second + time.Nanosecond)
 	_, ok = c.Get(id(1), clock.Now())
@@ -34,7 +34,7 @@ func TestTTL(t *testing.T) {
 	assert.Equal(t, 1, c.Len())
 	v, ok = c.Get(id(2), clock.Now())
 	assert.True(t, ok)
-	assert.Equal(t, uint8(3), v)
+	assert.Equal(t, uint64(3), v)
 
 	clock.Advance(time.Hour)
 	assert.Equal(t, 1, c.Expire(clock.Now()))
@@ -47,7 +47,7 @@ func TestCapacity(t *testing.T) {
 	c := New(3, time.Minute)
 	evicted := 0
 	for i := uint64(1); i <= 5; i++ {
-		evicted += c.Put(id(i), uint8(i), clock.Now())
+		evicted += c.Put(id(i), uint64(i), clock.Now())
 		clock.Advance(time.Second)
 	}
 	assert.Equal(t, 2, evicted)
@@ -59,7 +59,7 @@ func TestCapacity(t *testing.T) {
 	// A duplicate id updates in place and evicts nothing.
 	assert.Zero(t, c.Put(id(5), 9, clock.Now()))
 	v, _ := c.Get(id(5), clock.Now())
-	assert.Equal(t, uint8(9), v)
+	assert.Equal(t, uint64(9), v)
 	assert.Equal(t, 3, c.Len())
 }
 
@@ -94,7 +94,7 @@ func TestAgainstModel(t *testing.T) {
 	c := New(maxEntries, time.Hour)
 	now := time.Unix(0, 0)
 	var order []uint64
-	model := map[uint64]uint8{}
+	model := map[uint64]uint64{}
 	rnd := uint64(12345)
 	next := func() uint64 {
 		rnd ^= rnd << 13
@@ -107,7 +107,7 @@ func TestAgainstModel(t *testing.T) {
 		var sid pcommon.SpanID
 		binary.LittleEndian.PutUint64(sid[:], k)
 		if next()%2 == 0 {
-			v := uint8(next())
+			v := next()
 			if _, ok := model[k]; !ok {
 				if len(order) == maxEntries {
 					delete(model, order[0])

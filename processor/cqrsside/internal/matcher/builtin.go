@@ -85,38 +85,85 @@ type prefixRule struct {
 }
 
 var (
-	// exact holds the seed-001 span names that are known one by one.
+	write      = Convention{Kind: KindSelf, Side: SideWrite}
+	projection = Convention{Kind: KindSelf, Side: SideProjection}
+	// A read serves whichever side called it, and is read when nothing did.
+	readAncestor = Convention{Kind: KindAncestor, Side: SideRead}
+	// A store write done for whichever side called it, write when nothing did.
+	writeAncestor = Convention{Kind: KindAncestor, Side: SideWrite}
+	// A read-model write: projections run it; under a command it is write-side work.
+	projectionAncestor = Convention{Kind: KindAncestor, Side: SideProjection}
+	// Only the caller says which side (a lock guards both).
+	anyAncestor = Convention{Kind: KindAncestor, Side: SideNone}
+
+	// exact holds the runtime span names that are known one by one; see
+	// testdata/eventsource-py-0.14/spans.yaml for each name's reason.
 	exact = map[string]Convention{
-		semconv.SpanRepositorySave:     {Kind: KindSelf, Side: SideWrite},
-		semconv.SpanRepositorySnapshot: {Kind: KindSelf, Side: SideWrite},
-		semconv.SpanBusPublish:         {Kind: KindSelf, Side: SideWrite},
-		semconv.SpanProjectionHandle:   {Kind: KindSelf, Side: SideProjection},
-		semconv.SpanProjectionHandler:  {Kind: KindSelf, Side: SideProjection},
-		semconv.SpanBusConsume:         {Kind: KindSelf, Side: SideProjection},
-		semconv.SpanBusProcess:         {Kind: KindSelf, Side: SideProjection},
-		semconv.SpanBusDispatch:        {Kind: KindSelf, Side: SideProjection},
-		semconv.SpanBusHandle:          {Kind: KindSelf, Side: SideProjection},
-		// Reads that serve whichever side called them.
-		semconv.SpanRepositoryLoad:   {Kind: KindAncestor, Side: SideRead},
-		semconv.SpanRepositoryExists: {Kind: KindAncestor, Side: SideRead},
+		semconv.SpanRepositorySave:         write,
+		semconv.SpanRepositorySnapshot:     write,
+		semconv.SpanRepositoryTakeSnapshot: write,
+		semconv.SpanBusPublish:             write,
+		semconv.SpanBusPublishBatch:        write,
+		semconv.SpanRouterAppend:           write,
+		semconv.SpanDualWriteAppend:        write,
+		semconv.SpanProjectionHandle:       projection,
+		semconv.SpanProjectionHandler:      projection,
+		semconv.SpanBusConsume:             projection,
+		semconv.SpanBusProcess:             projection,
+		semconv.SpanBusDispatch:            projection,
+		semconv.SpanBusHandle:              projection,
+		semconv.SpanRepositoryLoad:         readAncestor,
+		semconv.SpanRepositoryExists:       readAncestor,
+		semconv.SpanSnapshotSave:           writeAncestor,
+		semconv.SpanSnapshotDelete:         writeAncestor,
+		semconv.SpanSnapshotDeleteByType:   writeAncestor,
+		semconv.SpanSnapshotClear:          writeAncestor,
 	}
 
-	// prefixes are checked in order after the exact names.
+	// prefixes are checked in order after the exact names; a longer prefix
+	// comes before a shorter one it extends.
 	prefixes = []prefixRule{
 		{semconv.SpanPrefixCommand, Convention{Kind: KindSelf, Side: SideWrite, Role: RoleCommand}},
 		{semconv.SpanPrefixQuery, Convention{Kind: KindSelf, Side: SideRead, Role: RoleQuery}},
 		{semconv.SpanPrefixProjection, Convention{Kind: KindSelf, Side: SideProjection, Role: RoleProjection}},
-		{semconv.SpanPrefixOutbox, Convention{Kind: KindSelf, Side: SideWrite}},
-		{semconv.SpanPrefixCheckpoint, Convention{Kind: KindSelf, Side: SideProjection}},
-		{semconv.SpanPrefixDLQ, Convention{Kind: KindSelf, Side: SideProjection}},
-		{semconv.SpanPrefixSnapshot, Convention{Kind: KindAncestor, Side: SideRead}},
+		// eventsource-py's Kafka bus: "publish <event type>", "consume <event type>", "dispatch <handler>".
+		{semconv.SpanPrefixBusPublishTyped, write},
+		{semconv.SpanPrefixBusConsumeTyped, projection},
+		{semconv.SpanPrefixBusDispatchTyped, projection},
+		{semconv.SpanPrefixOutbox, write},
+		{semconv.SpanPrefixCheckpointManager, projection},
+		{semconv.SpanPrefixCheckpoint, projection},
+		{semconv.SpanPrefixDLQManager, projection},
+		{semconv.SpanPrefixDLQ, projection},
+		// The subscription machinery feeds projections (catch-up, live, their transition and lifecycle).
+		{semconv.SpanPrefixSubscriptionManager, projection},
+		{semconv.SpanPrefixCatchupRunner, projection},
+		{semconv.SpanPrefixLiveRunner, projection},
+		{semconv.SpanPrefixTransition, projection},
+		{semconv.SpanPrefixLifecycle, projection},
+		{semconv.SpanPrefixPauseResume, projection},
+		// projection.coordinate, projection.registry.dispatch, and any later eventsource.projection.* span.
+		{semconv.SpanPrefixProjectionSpan, projection},
+		{semconv.SpanPrefixSnapshot, readAncestor},
+		// router.read_* / event_exists (router.append is exact above).
+		{semconv.SpanPrefixRouter, readAncestor},
+		{semconv.SpanPrefixLock, anyAncestor},
 	}
 
 	// suffixes match "<store>_event_store.<op>" for any store.
 	suffixes = []prefixRule{
-		{semconv.SpanSuffixAppendEvents, Convention{Kind: KindSelf, Side: SideWrite}},
-		{semconv.SpanSuffixGetEvents, Convention{Kind: KindAncestor, Side: SideRead}},
+		{semconv.SpanSuffixAppendEvents, write},
+		{semconv.SpanSuffixGetEvents, readAncestor},
 	}
+
+	// readModelWrites are the "eventsource.readmodel.<op>" operations that change a read model.
+	readModelWrites = func() map[string]bool {
+		m := map[string]bool{}
+		for _, op := range semconv.ReadModelWrites {
+			m[op] = true
+		}
+		return m
+	}()
 )
 
 // Builtin classifies a span name by the seed conventions. It never
@@ -134,6 +181,12 @@ func Builtin(name string) Convention {
 			}
 			return c
 		}
+	}
+	if op, ok := strings.CutPrefix(name, semconv.SpanPrefixReadModel); ok && op != "" {
+		if readModelWrites[op] {
+			return projectionAncestor
+		}
+		return readAncestor
 	}
 	for i := range suffixes {
 		s := &suffixes[i]

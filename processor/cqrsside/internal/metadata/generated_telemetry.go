@@ -31,6 +31,7 @@ type TelemetryBuilder struct {
 	ProcessorCqrssideCacheEvictions        metric.Int64Counter
 	ProcessorCqrssideHeldSpans             metric.Int64ObservableUpDownCounter
 	ProcessorCqrssideInvalidInput          metric.Int64Counter
+	ProcessorCqrssideProcessBoundaries     metric.Int64Counter
 	ProcessorCqrssideSpansClassified       metric.Int64Counter
 	ProcessorCqrssideSpansHeldEarlyRelease metric.Int64Counter
 	ProcessorCqrssideSpansHeldTimeout      metric.Int64Counter
@@ -109,6 +110,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_cqrsside_invalid_input",
 		metric.WithDescription("Bad input met and ignored (wrong attribute type, unknown side, invalid or cyclic span ids), by reason. The span still passes. [Development]"),
 		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorCqrssideProcessBoundaries, err = builder.meter.Int64Counter(
+		"otelcol_processor_cqrsside_process_boundaries",
+		metric.WithDescription("Spans whose parent belongs to another process, so they did not inherit its side, by reason - consumer_kind, messaging_receive, remote_parent (OTLP span flags), server_kind, other_process (a parent from another service.name / service.instance.id). [Development]"),
+		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorCqrssideSpansClassified, err = builder.meter.Int64Counter(

@@ -26,6 +26,7 @@ func TestSetupTelemetry(t *testing.T) {
 	}))
 	tb.ProcessorCqrssideCacheEvictions.Add(context.Background(), 1)
 	tb.ProcessorCqrssideInvalidInput.Add(context.Background(), 1)
+	tb.ProcessorCqrssideProcessBoundaries.Add(context.Background(), 1)
 	tb.ProcessorCqrssideSpansClassified.Add(context.Background(), 1)
 	tb.ProcessorCqrssideSpansHeldEarlyRelease.Add(context.Background(), 1)
 	tb.ProcessorCqrssideSpansHeldTimeout.Add(context.Background(), 1)
@@ -39,6 +40,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorCqrssideInvalidInput(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorCqrssideProcessBoundaries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorCqrssideSpansClassified(t, testTel,

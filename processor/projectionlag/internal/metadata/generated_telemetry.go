@@ -93,7 +93,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagInvalidPositions, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_invalid_positions",
-		metric.WithDescription("Append or checkpoint spans whose position was missing a projection name, of the wrong type or negative. [Development]"),
+		metric.WithDescription("Position-bearing spans (appends, checkpoints, eventsource-py runners and catch-up bounds) whose position was missing a projection name, of the wrong type, negative, above 2^62, or a multi-key eventsource-py token. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
@@ -105,7 +105,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagInvalidTimestamps, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_invalid_timestamps",
-		metric.WithDescription("Event timestamps ignored (wrong type, unparsable, before 2000, or further in the future than future_tolerance). [Development]"),
+		metric.WithDescription("Event timestamps ignored (wrong type, unparsable, before 2000, or further in the future than future_tolerance), and spans whose own start/end times cannot be measured from (start 0 or past 2^63 ns, end before start); such spans pass with no lag. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -72,7 +72,7 @@ func AssertEqualProcessorProjectionlagHeldOverflow(t *testing.T, tt *componentte
 func AssertEqualProcessorProjectionlagInvalidPositions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectionlag_invalid_positions",
-		Description: "Append or checkpoint spans whose position was missing a projection name, of the wrong type or negative. [Development]",
+		Description: "Position-bearing spans (appends, checkpoints, eventsource-py runners and catch-up bounds) whose position was missing a projection name, of the wrong type, negative, above 2^62, or a multi-key eventsource-py token. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -104,7 +104,7 @@ func AssertEqualProcessorProjectionlagInvalidReportedLag(t *testing.T, tt *compo
 func AssertEqualProcessorProjectionlagInvalidTimestamps(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectionlag_invalid_timestamps",
-		Description: "Event timestamps ignored (wrong type, unparsable, before 2000, or further in the future than future_tolerance). [Development]",
+		Description: "Event timestamps ignored (wrong type, unparsable, before 2000, or further in the future than future_tolerance), and spans whose own start/end times cannot be measured from (start 0 or past 2^63 ns, end before start); such spans pass with no lag. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -42,6 +42,14 @@ func (t *Tracker) Append(head []byte, pos int64) (evicted int) {
 	return t.heads.put(head, pos)
 }
 
+// Head returns the newest position known under head.
+func (t *Tracker) Head(head []byte) (int64, bool) {
+	if p, ok := t.heads.get(head); ok {
+		return *p, true
+	}
+	return 0, false
+}
+
 // Checkpoint is one checkpoint observation.
 type Checkpoint struct {
 	// Behind is head - checkpoint position, when HaveHead.
