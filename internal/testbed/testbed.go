@@ -5,6 +5,7 @@ package testbed
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"fmt"
 	"net"
 	"os"
@@ -75,6 +76,7 @@ type Collector struct {
 	// Listeners of the shipped configs, each moved to a free loopback port through its environment variable.
 	GRPC, HTTP, Prom, Telemetry         string
 	PromWrite, PromRead, PromProjection string // config/split-sides.yaml
+	PromApp                             string // config/split-sides.yaml: the app's own metrics
 }
 
 // StartCollector runs bin with args (no --config: the embedded default) and extra environment. Every
@@ -83,7 +85,7 @@ func StartCollector(t testing.TB, bin string, env []string, args ...string) *Col
 	t.Helper()
 	c := &Collector{Out: &SyncBuffer{}, done: make(chan error, 1),
 		GRPC: FreeAddr(t), HTTP: FreeAddr(t), Prom: FreeAddr(t), Telemetry: FreeAddr(t),
-		PromWrite: FreeAddr(t), PromRead: FreeAddr(t), PromProjection: FreeAddr(t)}
+		PromWrite: FreeAddr(t), PromRead: FreeAddr(t), PromProjection: FreeAddr(t), PromApp: FreeAddr(t)}
 	c.Cmd = exec.Command(bin, args...)
 	c.Cmd.Env = append(os.Environ(),
 		"OTELCOL_ES_OTLP_GRPC="+c.GRPC,
@@ -96,18 +98,42 @@ func StartCollector(t testing.TB, bin string, env []string, args ...string) *Col
 		"OTELCOL_ES_PROMETHEUS_WRITE="+c.PromWrite,
 		"OTELCOL_ES_PROMETHEUS_READ="+c.PromRead,
 		"OTELCOL_ES_PROMETHEUS_PROJECTION="+c.PromProjection,
+		"OTELCOL_ES_PROMETHEUS_APP="+c.PromApp,
 	)
+	// A -race build (make build-race) stops at its first data race with exit code 66; the cleanup below
+	// fails the test on the report. Ignored by a normal build.
+	c.Cmd.Env = append(c.Cmd.Env, "GORACE=halt_on_error=1 exitcode=66")
 	c.Cmd.Env = append(c.Cmd.Env, env...)
 	c.Cmd.Stdout, c.Cmd.Stderr = c.Out, c.Out
 	require.NoError(t, c.Cmd.Start())
 	go func() { c.done <- c.Cmd.Wait() }()
 	t.Cleanup(func() {
 		c.Stop()
+		if strings.Contains(c.Out.String(), RaceReport) {
+			t.Errorf("otelcol-es reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("otelcol-es output:\n%s", c.Out.String())
 		}
 	})
 	return c
+}
+
+// RaceReport starts every report of the race detector.
+const RaceReport = "WARNING: DATA RACE"
+
+// IsRaceBuild reports whether bin was built with -race.
+func IsRaceBuild(bin string) bool {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitReady waits until the collector logs that it is ready, or fails the test if it exits.
