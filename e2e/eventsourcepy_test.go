@@ -3,11 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -92,10 +90,11 @@ func newPyFlows(start time.Time, run string) pyFlows {
 func TestEventsourcePyThroughOneCollector(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	backend := startTraceStore(t)
+	backend := tb.StartTraceSink(t)
+	backend.Keep()
 	overlay := writeFile(t, "overlay.yaml", `exporters:
   otlp_grpc/e2e:
-    endpoint: `+backend.addr+`
+    endpoint: `+backend.Addr+`
     tls:
       insecure: true
 service:
@@ -120,9 +119,10 @@ service:
 func TestEventsourcePyThroughSidecarsAndGateway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	backend := startTraceStore(t)
+	backend := tb.StartTraceSink(t)
+	backend.Keep()
 	gwAddr := tb.FreeAddr(t)
-	gw := tb.StartCollector(t, collectorBin, []string{"OTELCOL_ES_BACKEND=" + backend.addr, "OTELCOL_ES_GATEWAY_GRPC=" + gwAddr},
+	gw := tb.StartCollector(t, collectorBin, []string{"OTELCOL_ES_BACKEND=" + backend.Addr, "OTELCOL_ES_GATEWAY_GRPC=" + gwAddr},
 		"--config", filepath.Join(tb.RepoRoot(), "config", "gateway-lb-backend.yaml"))
 	gw.WaitReady(t)
 	prom := tb.StartPrometheus(t, tb.PrometheusBinary(t), []string{gw.Prom})
@@ -137,10 +137,10 @@ func TestEventsourcePyThroughSidecarsAndGateway(t *testing.T) {
 	checkPyFlows(ctx, t, f, backend, prom)
 }
 
-func checkPyFlows(ctx context.Context, t *testing.T, f pyFlows, backend *traceStore, prom string) {
+func checkPyFlows(ctx context.Context, t *testing.T, f pyFlows, backend *tb.TraceSink, prom string) {
 	t.Helper()
 	// Every span arrives at the backend, once, with its side.
-	spans := backend.waitFor(ctx, t, len(f.wantSide))
+	spans := waitKept(ctx, t, backend, len(f.wantSide))
 	require.Len(t, spans, len(f.wantSide), "every span passes, once")
 	for id, want := range f.wantSide {
 		s, ok := spans[id]
@@ -181,9 +181,7 @@ func checkPyFlows(ctx context.Context, t *testing.T, f pyFlows, backend *traceSt
 	// The seed's lag dashboard query, verbatim, has the projection's series.
 	tb.WaitForQuery(ctx, t, prom, `histogram_quantile(0.99, sum(rate(cqrs_projection_lag_bucket[5m])) by (le, projection_name))`,
 		"projection_name", []string{"OrderSummaryProjection"}, false)
-	backend.mu.Lock()
-	assert.Zero(t, backend.dups, "no span arrived twice, however late")
-	backend.mu.Unlock()
+	assert.Equal(t, int64(len(f.wantSide)), backend.Spans(), "no span arrived twice, however late")
 }
 
 func (f pyFlows) sumLag() float64 {
@@ -229,67 +227,11 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
-// traceStore is an OTLP/gRPC backend on loopback that keeps every span it receives, by span id
-// (counting duplicates).
-type traceStore struct {
-	ptraceotlp.UnimplementedGRPCServer
-	addr  string
-	mu    sync.Mutex
-	spans map[pcommon.SpanID]ptrace.Span
-	dups  int
-}
-
-func startTraceStore(t *testing.T) *traceStore {
+// waitKept waits until n distinct spans arrived at sink and returns them.
+func waitKept(ctx context.Context, t *testing.T, sink *tb.TraceSink, n int) map[pcommon.SpanID]ptrace.Span {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &traceStore{addr: l.Addr().String(), spans: map[pcommon.SpanID]ptrace.Span{}}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, s)
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(srv.Stop)
-	return s
-}
-
-func (s *traceStore) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	td := ptrace.NewTraces()
-	req.Traces().CopyTo(td)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				sp := spans.At(k)
-				if _, dup := s.spans[sp.SpanID()]; dup {
-					s.dups++
-				}
-				s.spans[sp.SpanID()] = sp
-			}
-		}
-	}
-	return ptraceotlp.NewExportResponse(), nil
-}
-
-// waitFor waits until n distinct spans arrived and returns them (duplicates are checked again at the end).
-func (s *traceStore) waitFor(ctx context.Context, t *testing.T, n int) map[pcommon.SpanID]ptrace.Span {
-	t.Helper()
-	for ctx.Err() == nil {
-		s.mu.Lock()
-		got := len(s.spans)
-		s.mu.Unlock()
-		if got >= n {
-			break
-		}
+	for ctx.Err() == nil && sink.Distinct() < n {
 		time.Sleep(200 * time.Millisecond)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[pcommon.SpanID]ptrace.Span, len(s.spans))
-	for k, v := range s.spans {
-		out[k] = v
-	}
-	return out
+	return sink.Kept()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	// The collector's otlp exporter compresses with gzip by default.
@@ -26,6 +27,23 @@ type TraceSink struct {
 	spans int64
 	seen  map[pcommon.SpanID]int
 	delay time.Duration
+	// kept holds the last copy of every span when Keep was called (tests that read attributes).
+	kept map[pcommon.SpanID]ptrace.Span
+}
+
+// Keep makes the sink keep a copy of every span it receives from now on, for Span. Off by default:
+// a soak sends millions.
+func (s *TraceSink) Keep() { s.mu.Lock(); defer s.mu.Unlock(); s.kept = map[pcommon.SpanID]ptrace.Span{} }
+
+// Kept returns the spans kept since Keep, by span id.
+func (s *TraceSink) Kept() map[pcommon.SpanID]ptrace.Span {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[pcommon.SpanID]ptrace.Span, len(s.kept))
+	for k, v := range s.kept {
+		out[k] = v
+	}
+	return out
 }
 
 // SetDelay makes every later Export take at least d: a backend slower than the collector's intake.
@@ -66,6 +84,11 @@ func (s *TraceSink) Export(ctx context.Context, req ptraceotlp.ExportRequest) (p
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				s.seen[spans.At(k).SpanID()]++
+				if s.kept != nil {
+					cp := ptrace.NewSpan()
+					spans.At(k).CopyTo(cp)
+					s.kept[cp.SpanID()] = cp
+				}
 			}
 			s.spans += int64(spans.Len())
 		}
