@@ -33,7 +33,11 @@ type TraceSink struct {
 
 // Keep makes the sink keep a copy of every span it receives from now on, for Span. Off by default:
 // a soak sends millions.
-func (s *TraceSink) Keep() { s.mu.Lock(); defer s.mu.Unlock(); s.kept = map[pcommon.SpanID]ptrace.Span{} }
+func (s *TraceSink) Keep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kept = map[pcommon.SpanID]ptrace.Span{}
+}
 
 // Kept returns the spans kept since Keep, by span id.
 func (s *TraceSink) Kept() map[pcommon.SpanID]ptrace.Span {
