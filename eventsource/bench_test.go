@@ -41,6 +41,41 @@ func benchCommand(b *testing.B, opts ...eventsource.Option) {
 	}
 }
 
+// BenchmarkCommandTyped is BenchmarkCommandSDK with a handler registered by
+// Register: the events come from the repository, not the handler's result.
+func BenchmarkCommandTyped(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewNoopExporter()))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	opt := eventsource.WithTracerProvider(tp)
+	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{Store: eventsource.NewInMemoryEventStore(opt), Factory: newOrder}, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bus := eventsource.NewCommandBus(opt)
+	if err := eventsource.Register(bus, func(ctx context.Context, c placeOrder) error {
+		o := repo.New(c.ID)
+		if err := o.Place(1); err != nil {
+			return err
+		}
+		_, err := repo.Save(ctx, o)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = fmt.Sprint("o", i)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := bus.Dispatch(ctx, placeOrder{ID: ids[i], Qty: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkCommandNoProvider: no TracerProvider installed (the global no-op).
 func BenchmarkCommandNoProvider(b *testing.B) { benchCommand(b) }
 

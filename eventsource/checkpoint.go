@@ -70,7 +70,7 @@ func (c tracedCheckpoints) span(ctx context.Context, name, phase string, pos int
 			span.SetAttributes(attribute.Int64(semconv.AttrESPosition, pos))
 		}
 		if phase != "" {
-			span.SetAttributes(attribute.String(semconv.AttrESPhase, phase))
+			span.SetAttributes(attribute.String(semconv.AttrSubscriptionPhase, semconv.SubscriptionPhase(phase)))
 		}
 	}
 	return ctx, span

@@ -18,7 +18,17 @@ import (
 // ErrNoHandler is returned when no handler is registered for a command or query type.
 var ErrNoHandler = errors.New("eventsource: no handler registered")
 
+// ErrRegistration is returned (wrapped) by Register and RegisterQuery when a
+// handler cannot be registered: the type name is empty or already taken, or
+// the Go type cannot name itself.
+var ErrRegistration = errors.New("eventsource: invalid registration")
+
+// ErrTypeMismatch is returned (wrapped) when a command, query or query result
+// is not of the Go type its handler was registered with.
+var ErrTypeMismatch = errors.New("eventsource: type mismatch")
+
 // Command is a request to change state. Its type names the span command.<Type>.
+// CommandType must return a constant: Register calls it on C's zero value.
 type Command interface{ CommandType() string }
 
 // AggregateCommand is a Command aimed at one aggregate (sets cqrs.aggregate.id).
@@ -28,33 +38,121 @@ type AggregateCommand interface {
 }
 
 // CommandHandler executes a command and returns the events it stored.
+//
+// Deprecated: register typed handlers with Register; they return only an
+// error, and the events come from the repositories that saved them.
 type CommandHandler func(ctx context.Context, cmd Command) ([]Event, error)
 
-// CommandBus dispatches commands to handlers inside seed-000 command.<Type>
-// spans (tracer cqrs.write).
+type commandRegistration struct {
+	goType reflect.Type // nil for the untyped Register
+	h      CommandHandler
+}
+
+// CommandBus dispatches commands to handlers inside command.<Type> spans
+// (tracer cqrs.write).
 type CommandBus struct {
 	t        Tracing
-	metrics  *seedMetrics
+	metrics  *cqrsMetrics
 	mu       sync.RWMutex
-	handlers map[string]CommandHandler
+	handlers map[string]commandRegistration
 }
 
 // NewCommandBus returns an empty command bus.
 func NewCommandBus(opts ...Option) *CommandBus {
 	o := newOptions(true, opts)
-	b := &CommandBus{handlers: make(map[string]CommandHandler), metrics: newWriteMetrics(o.mp)}
+	b := &CommandBus{handlers: make(map[string]commandRegistration), metrics: newWriteMetrics(o.mp)}
 	b.t.init(semconv.ScopeWrite, o)
 	return b
 }
 
 // Register sets the handler for a command type, replacing any previous one.
+//
+// Deprecated: use the generic Register function, which takes the type name
+// from the command itself and rejects duplicates.
 func (b *CommandBus) Register(commandType string, h CommandHandler) {
 	b.mu.Lock()
-	b.handlers[commandType] = h
+	b.handlers[commandType] = commandRegistration{h: h}
 	b.mu.Unlock()
 }
 
+// Register makes h the handler of the commands of Go type C, under the name
+// C's CommandType() returns. It fails if the name is empty or already has a
+// handler, or if C is an interface type. The events the command produced
+// (cqrs.events.count, domain_event_produced) are those the handler saved
+// through a Repository; Dispatch returns them.
+func Register[C Command](b *CommandBus, h func(ctx context.Context, cmd C) error) error {
+	goType := reflect.TypeFor[C]()
+	typ, err := typeName(goType, func(c C) string { return c.CommandType() })
+	if err != nil {
+		return err
+	}
+	wrapped := func(ctx context.Context, cmd Command) ([]Event, error) {
+		c, ok := cmd.(C)
+		if !ok {
+			return nil, fmt.Errorf("%w: command %s is registered for %v, got %T", ErrTypeMismatch, typ, goType, cmd)
+		}
+		ctx, produced := withProduced(ctx)
+		err := h(ctx, c)
+		return produced.events, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if prev, taken := b.handlers[typ]; taken {
+		return fmt.Errorf("%w: command type %q already has a handler (%s)", ErrRegistration, typ, registeredFor(prev.goType))
+	}
+	b.handlers[typ] = commandRegistration{goType: goType, h: wrapped}
+	return nil
+}
+
+// typeName reads a command or query type name from T's zero value.
+func typeName[T any](goType reflect.Type, name func(T) string) (n string, err error) {
+	if goType.Kind() == reflect.Interface {
+		return "", fmt.Errorf("%w: %v is an interface type; register a concrete type", ErrRegistration, goType)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v's type name method panicked on its zero value (%v); return a constant", ErrRegistration, goType, r)
+		}
+	}()
+	var zero T
+	if n = name(zero); n == "" {
+		return "", fmt.Errorf("%w: %v names an empty type", ErrRegistration, goType)
+	}
+	return n, nil
+}
+
+func registeredFor(t reflect.Type) string {
+	if t == nil {
+		return "an untyped handler"
+	}
+	return "for " + t.String()
+}
+
+// produced collects the events saved during one typed command.
+type produced struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+type producedKey struct{}
+
+func withProduced(ctx context.Context) (context.Context, *produced) {
+	p := &produced{}
+	return context.WithValue(ctx, producedKey{}, p), p
+}
+
+// recordProduced adds stored events to the command running in ctx, if any.
+func recordProduced(ctx context.Context, events []Event) {
+	if p, ok := ctx.Value(producedKey{}).(*produced); ok {
+		p.mu.Lock()
+		p.events = append(p.events, events...)
+		p.mu.Unlock()
+	}
+}
+
 // Dispatch runs the command's handler and returns the events it produced.
+// The command span always carries cqrs.events.count: 0 when the command
+// failed, since a failed command produced nothing, whatever it stored.
 func (b *CommandBus) Dispatch(ctx context.Context, cmd Command) ([]Event, error) {
 	typ := cmd.CommandType()
 	var aggID string
@@ -71,16 +169,21 @@ func (b *CommandBus) Dispatch(ctx context.Context, cmd Command) ([]Event, error)
 	}
 	start := time.Now()
 	b.mu.RLock()
-	h := b.handlers[typ]
+	reg, ok := b.handlers[typ]
 	b.mu.RUnlock()
-	if h == nil {
-		err := fmt.Errorf("%w for command %s", ErrNoHandler, typ)
-		recordError(span, err)
-		b.record(ctx, typ, start, 0, err)
-		return nil, err
+	var (
+		events []Event
+		err    error
+	)
+	if !ok || reg.h == nil {
+		err = fmt.Errorf("%w for command %s", ErrNoHandler, typ)
+	} else {
+		events, err = reg.h(ctx, cmd)
 	}
-	events, err := h(ctx, cmd)
 	if err != nil {
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Int(semconv.AttrEventsCount, 0))
+		}
 		recordError(span, err)
 		b.record(ctx, typ, start, 0, err)
 		return events, err
@@ -116,36 +219,96 @@ func (b *CommandBus) record(ctx context.Context, typ string, start time.Time, ev
 }
 
 // Query is a request to read state. Its type names the span query.<Type>.
+// QueryType must return a constant: RegisterQuery calls it on Q's zero value.
 type Query interface{ QueryType() string }
 
 // QueryHandler answers a query. A slice result sets cqrs.query.result_count.
+//
+// Deprecated: register typed handlers with RegisterQuery and call Execute.
 type QueryHandler func(ctx context.Context, q Query) (any, error)
 
-// QueryBus executes queries inside seed-000 query.<Type> spans (tracer cqrs.read).
+type queryRegistration struct {
+	goType, result reflect.Type // nil for the untyped Register
+	h              QueryHandler
+}
+
+// QueryBus executes queries inside query.<Type> spans (tracer cqrs.read).
 type QueryBus struct {
 	t        Tracing
-	metrics  *seedMetrics
+	metrics  *cqrsMetrics
 	mu       sync.RWMutex
-	handlers map[string]QueryHandler
+	handlers map[string]queryRegistration
 }
 
 // NewQueryBus returns an empty query bus.
 func NewQueryBus(opts ...Option) *QueryBus {
 	o := newOptions(true, opts)
-	b := &QueryBus{handlers: make(map[string]QueryHandler), metrics: newReadMetrics(o.mp)}
+	b := &QueryBus{handlers: make(map[string]queryRegistration), metrics: newReadMetrics(o.mp)}
 	b.t.init(semconv.ScopeRead, o)
 	return b
 }
 
 // Register sets the handler for a query type.
+//
+// Deprecated: use RegisterQuery, which takes the type name from the query
+// itself, rejects duplicates and keeps the result type.
 func (b *QueryBus) Register(queryType string, h QueryHandler) {
 	b.mu.Lock()
-	b.handlers[queryType] = h
+	b.handlers[queryType] = queryRegistration{h: h}
 	b.mu.Unlock()
 }
 
+// RegisterQuery makes h the handler of the queries of Go type Q, under the
+// name Q's QueryType() returns, answering with an R. It fails if the name is
+// empty or already has a handler, or if Q is an interface type. A slice R
+// sets cqrs.query.result_count.
+func RegisterQuery[Q Query, R any](b *QueryBus, h func(ctx context.Context, q Q) (R, error)) error {
+	goType := reflect.TypeFor[Q]()
+	typ, err := typeName(goType, func(q Q) string { return q.QueryType() })
+	if err != nil {
+		return err
+	}
+	wrapped := func(ctx context.Context, q Query) (any, error) {
+		qq, ok := q.(Q)
+		if !ok {
+			return nil, fmt.Errorf("%w: query %s is registered for %v, got %T", ErrTypeMismatch, typ, goType, q)
+		}
+		return h(ctx, qq)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if prev, taken := b.handlers[typ]; taken {
+		return fmt.Errorf("%w: query type %q already has a handler (%s)", ErrRegistration, typ, registeredFor(prev.goType))
+	}
+	b.handlers[typ] = queryRegistration{goType: goType, result: reflect.TypeFor[R](), h: wrapped}
+	return nil
+}
+
+// Execute runs the query's handler and returns its result as an R. Asking
+// for another type than the handler answers with is an ErrTypeMismatch,
+// recorded on the query span like any failure.
+func Execute[R any](ctx context.Context, b *QueryBus, q Query) (R, error) {
+	var zero R
+	res, err := b.execute(ctx, q, reflect.TypeFor[R]())
+	if err != nil {
+		return zero, err
+	}
+	if res == nil {
+		return zero, nil
+	}
+	return res.(R), nil // execute checked the type
+}
+
 // Execute runs the query's handler.
+//
+// Deprecated: use the generic Execute function, which returns the result typed.
 func (b *QueryBus) Execute(ctx context.Context, q Query) (any, error) {
+	return b.execute(ctx, q, nil)
+}
+
+// execute runs q's handler inside its span; want, when set, is the result
+// type the caller expects.
+func (b *QueryBus) execute(ctx context.Context, q Query, want reflect.Type) (any, error) {
 	typ := q.QueryType()
 	ctx, span := b.t.start(ctx, semconv.SpanPrefixQuery+typ, trace.WithSpanKind(trace.SpanKindInternal))
 	defer span.End()
@@ -156,15 +319,25 @@ func (b *QueryBus) Execute(ctx context.Context, q Query) (any, error) {
 	}
 	start := time.Now()
 	b.mu.RLock()
-	h := b.handlers[typ]
+	reg, ok := b.handlers[typ]
 	b.mu.RUnlock()
-	if h == nil {
-		err := fmt.Errorf("%w for query %s", ErrNoHandler, typ)
-		recordError(span, err)
-		b.record(ctx, typ, start, -1, err)
-		return nil, err
+	var (
+		res any
+		err error
+	)
+	switch {
+	case !ok || reg.h == nil:
+		err = fmt.Errorf("%w for query %s", ErrNoHandler, typ)
+	case want != nil && reg.result != nil && !reg.result.AssignableTo(want):
+		// Known before running the handler: the registration says what it returns.
+		err = fmt.Errorf("%w: query %s answers with %v, not %v", ErrTypeMismatch, typ, reg.result, want)
+	default:
+		res, err = reg.h(ctx, q)
+		if err == nil && want != nil && res != nil && !reflect.TypeOf(res).AssignableTo(want) {
+			err = fmt.Errorf("%w: query %s answered with %T, not %v", ErrTypeMismatch, typ, res, want)
+			res = nil
+		}
 	}
-	res, err := h(ctx, q)
 	if err != nil {
 		recordError(span, err)
 		b.record(ctx, typ, start, -1, err)

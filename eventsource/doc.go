@@ -2,9 +2,12 @@
 // aggregates, event stores, repository, snapshots, command and query buses,
 // an asynchronous event bus, projections with checkpoints and a dead-letter
 // queue) instrumented with OpenTelemetry exactly as the otelcol-es collector
-// expects: seed 000's command./query./projection. spans and cqrs.* attributes,
-// and seed 001's eventsource.* spans and attributes. Names come from the
-// semconv package.
+// expects: command.<Type>, query.<Type> and projection.<name> spans with
+// cqrs.* attributes, and eventsource.* spans and attributes spelled as
+// eventsource-py spells them. Names come from the semconv package.
+//
+// Delivery is at least once: a projection's Apply may see an event again
+// after a crash or a redelivery, so it must be idempotent.
 //
 // The package depends on the OpenTelemetry API only. With no TracerProvider
 // installed every span is a no-op; tracing can also be switched off per

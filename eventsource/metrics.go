@@ -6,8 +6,8 @@ import (
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
-// seedMetrics are seed 000's instruments; nil fields mean metrics are off.
-type seedMetrics struct {
+// cqrsMetrics are the cqrs.* instruments; nil fields mean metrics are off.
+type cqrsMetrics struct {
 	commandDuration metric.Float64Histogram
 	commandTotal    metric.Int64Counter
 	eventsProduced  metric.Int64Counter
@@ -21,12 +21,12 @@ type seedMetrics struct {
 // constants here, so they are ignored and the instrument is left nil-safe
 // by the SDK's no-op fallbacks.
 
-func newWriteMetrics(mp metric.MeterProvider) *seedMetrics {
+func newWriteMetrics(mp metric.MeterProvider) *cqrsMetrics {
 	if mp == nil {
 		return nil
 	}
 	m := mp.Meter(semconv.ScopeWrite)
-	var s seedMetrics
+	var s cqrsMetrics
 	s.commandDuration, _ = m.Float64Histogram(semconv.MetricCommandDuration,
 		metric.WithDescription("Time to process a command"), metric.WithUnit(semconv.UnitMilliseconds))
 	s.commandTotal, _ = m.Int64Counter(semconv.MetricCommandTotal,
@@ -36,12 +36,12 @@ func newWriteMetrics(mp metric.MeterProvider) *seedMetrics {
 	return &s
 }
 
-func newReadMetrics(mp metric.MeterProvider) *seedMetrics {
+func newReadMetrics(mp metric.MeterProvider) *cqrsMetrics {
 	if mp == nil {
 		return nil
 	}
 	m := mp.Meter(semconv.ScopeRead)
-	var s seedMetrics
+	var s cqrsMetrics
 	s.queryDuration, _ = m.Float64Histogram(semconv.MetricQueryDuration,
 		metric.WithDescription("Time to execute a query"), metric.WithUnit(semconv.UnitMilliseconds))
 	s.queryTotal, _ = m.Int64Counter(semconv.MetricQueryTotal,
@@ -51,12 +51,12 @@ func newReadMetrics(mp metric.MeterProvider) *seedMetrics {
 	return &s
 }
 
-func newProjectionMetrics(mp metric.MeterProvider) *seedMetrics {
+func newProjectionMetrics(mp metric.MeterProvider) *cqrsMetrics {
 	if mp == nil {
 		return nil
 	}
 	m := mp.Meter(semconv.ScopeProjection)
-	var s seedMetrics
+	var s cqrsMetrics
 	s.projectionLag, _ = m.Float64Histogram(semconv.MetricProjectionLag,
 		metric.WithDescription("Time between event creation and projection update"), metric.WithUnit(semconv.UnitMilliseconds))
 	return &s

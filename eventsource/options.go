@@ -35,7 +35,7 @@ func WithTracing(enabled bool) Option {
 	return func(o *options) { o.tracing = enabled }
 }
 
-// WithMeterProvider switches on the seed-000 metrics (cqrs.command.duration
+// WithMeterProvider switches on the cqrs.* metrics (cqrs.command.duration
 // and the rest) on the command bus, query bus and projection runners. They
 // are off by default because the otelcol-es collector derives them from spans;
 // emitting both would double-count.

@@ -18,7 +18,10 @@ import (
 type Projection interface {
 	Name() string
 	// Apply updates the read model for one event. It is retried up to
-	// MaxAttempts times, then the event is dead-lettered.
+	// MaxAttempts times, then the event is dead-lettered. Delivery is at
+	// least once (a crash between Apply and the checkpoint write replays
+	// the event), so Apply must be idempotent: e.g. skip an event whose
+	// Version is not above the one the read model row already reflects.
 	Apply(ctx context.Context, e Event) error
 	// Reset empties the read model before a rebuild.
 	Reset(ctx context.Context) error
@@ -50,11 +53,16 @@ type ApplyResult struct {
 // ProjectionConfig holds a projection runner's collaborators.
 type ProjectionConfig struct {
 	Projection Projection
-	// Store is read during catch-up and rebuild.
+	// Store is read during catch-up and rebuild, and whenever a delivery
+	// shows that earlier positions were not delivered.
 	Store EventStore
-	// Checkpoints defaults to a new InMemoryCheckpointStore.
+	// Checkpoints defaults to a new InMemoryCheckpointStore, which forgets
+	// the position on restart (the projection then replays everything); give
+	// a durable one (sqlitestore) for a read model that survives restarts.
 	Checkpoints CheckpointStore
-	// DLQ is optional; without it, failed events are only reported.
+	// DLQ is optional; without it, failed events are only reported and the
+	// checkpoint moves past them. If adding to the DLQ fails, the checkpoint
+	// stays before the event, so it is applied again later.
 	DLQ DeadLetterQueue
 	// MaxAttempts per event before it is dead-lettered (default 3).
 	MaxAttempts int
@@ -71,28 +79,33 @@ type ProjectionConfig struct {
 
 // ProjectionRunner drives a Projection: a catch-up (replay phase) from its
 // checkpoint through the event store, then live events from the EventBus
-// (subscribe the runner: it is an EventHandler). Each event applied is one
-// projection.<name> span (tracer cqrs.projection), linked to the span that
-// stored the event.
+// (Start subscribes the runner, an EventHandler, and catches it up). Each
+// event applied is one projection.<name> span (tracer cqrs.projection),
+// linked to the span that stored the event.
+//
+// Events are applied in global position order, each position once: a
+// delivery at or below the checkpoint is skipped, and a delivery beyond
+// checkpoint + 1 (events appended before the runner subscribed, a failed
+// publish, another bus worker still holding earlier events) first reads the
+// missing positions from the store.
 type ProjectionRunner struct {
 	t       Tracing
 	cfg     ProjectionConfig
 	name    string
 	filter  EventFilter
 	cps     tracedCheckpoints
-	metrics *seedMetrics
+	metrics *cqrsMetrics
 
 	mu sync.Mutex
-	// checkpoint is the highest position applied (a high-water mark).
+	// checkpoint is the last position applied; every position up to it was.
 	checkpoint int64
-	// caughtUp is the last position a catch-up applied: live deliveries at or
-	// below it were already applied by that catch-up and are skipped.
-	caughtUp    int64
+	// loaded is set once a catch-up has read the stored checkpoint.
+	loaded      bool
 	sinceCommit int
+	gapFilled   int64
 }
 
-// NewProjectionRunner validates cfg and returns a runner. Call CatchUp
-// before subscribing it to the bus.
+// NewProjectionRunner validates cfg and returns a runner; Start it.
 func NewProjectionRunner(cfg ProjectionConfig, opts ...Option) (*ProjectionRunner, error) {
 	if cfg.Projection == nil || cfg.Store == nil {
 		return nil, errors.New("eventsource: ProjectionConfig needs Projection and Store")
@@ -119,7 +132,7 @@ func NewProjectionRunner(cfg ProjectionConfig, opts ...Option) (*ProjectionRunne
 	p := &ProjectionRunner{cfg: cfg, name: cfg.Projection.Name(), metrics: newProjectionMetrics(o.mp)}
 	p.t.init(semconv.ScopeProjection, o)
 	p.filter, _ = cfg.Projection.(EventFilter)
-	// Checkpoint spans belong to the runtime scope, like seed 001's repository.
+	// Checkpoint spans belong to the runtime scope, like the repository's.
 	rt := &Tracing{}
 	rt.init(semconv.ScopeRuntime, o)
 	p.cps = tracedCheckpoints{t: rt, store: cfg.Checkpoints, name: p.name}
@@ -129,24 +142,73 @@ func NewProjectionRunner(cfg ProjectionConfig, opts ...Option) (*ProjectionRunne
 // HandlerName implements EventHandler.
 func (p *ProjectionRunner) HandlerName() string { return p.name }
 
-// Checkpoint is the highest global position applied.
+// Checkpoint is the last global position applied.
 func (p *ProjectionRunner) Checkpoint() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.checkpoint
 }
 
+// GapFilled counts the events applied from the store because their
+// delivery was missing when a later one arrived.
+func (p *ProjectionRunner) GapFilled() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gapFilled
+}
+
+// EventSubscriber is a bus a runner can subscribe to (the EventBus is one).
+type EventSubscriber interface {
+	Subscribe(h EventHandler)
+}
+
+// Start subscribes the runner to bus, then catches it up from its checkpoint
+// (replay phase) and returns how many events the catch-up read. Subscribing
+// first is what makes start-up safe: events appended meanwhile are delivered,
+// wait for the catch-up, and are applied once, in order. It works the same
+// for a projection added while the application is running.
+func (p *ProjectionRunner) Start(ctx context.Context, bus EventSubscriber) (int, error) {
+	bus.Subscribe(p)
+	return p.CatchUp(ctx)
+}
+
 // HandleEvent implements EventHandler: the live phase.
 func (p *ProjectionRunner) HandleEvent(ctx context.Context, e Event) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.Position != 0 && e.Position <= p.caughtUp {
-		return nil
+	if e.Position == 0 {
+		// Not from a store: there is no order to keep.
+		_, err := p.applyOne(ctx, e, semconv.PhaseLive)
+		return err
 	}
-	err := p.applyOne(ctx, e, semconv.PhaseLive)
-	if e.Position > p.checkpoint {
-		p.checkpoint = e.Position
+	if !p.loaded {
+		// Subscribed before any catch-up: catch up first, which covers e.
+		if _, err := p.catchUp(ctx, false); err != nil {
+			return err
+		}
 	}
+	if e.Position <= p.checkpoint {
+		return nil // applied by a catch-up, or delivered twice
+	}
+	if e.Position > p.checkpoint+1 {
+		if err := p.fillGap(ctx, e.Position); err != nil {
+			return err
+		}
+		if e.Position <= p.checkpoint {
+			return nil
+		}
+	}
+	return p.applyLive(ctx, e)
+}
+
+// applyLive applies one event in the live phase and moves the checkpoint,
+// writing it every CheckpointEvery events.
+func (p *ProjectionRunner) applyLive(ctx context.Context, e Event) error {
+	settled, err := p.applyOne(ctx, e, semconv.PhaseLive)
+	if !settled {
+		return err
+	}
+	p.checkpoint = e.Position
 	p.sinceCommit++
 	if p.sinceCommit >= p.cfg.CheckpointEvery {
 		p.sinceCommit = 0
@@ -155,6 +217,30 @@ func (p *ProjectionRunner) HandleEvent(ctx context.Context, e Event) error {
 		}
 	}
 	return err
+}
+
+// fillGap applies, from the store and in the live phase, the events between
+// the checkpoint and upTo (exclusive) whose delivery is missing.
+func (p *ProjectionRunner) fillGap(ctx context.Context, upTo int64) error {
+	for p.checkpoint < upTo-1 {
+		batch, err := p.cfg.Store.ReadAll(ctx, p.checkpoint, int(min(upTo-1-p.checkpoint, int64(p.cfg.BatchSize))))
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil // the store has no more before upTo
+		}
+		for _, e := range batch {
+			if e.Position >= upTo {
+				return nil
+			}
+			if err := p.applyLive(ctx, e); err != nil && p.checkpoint < e.Position {
+				return err // not settled: stop before it, it is read again later
+			}
+			p.gapFilled++
+		}
+	}
+	return nil
 }
 
 // CatchUp applies every stored event after the checkpoint (replay phase)
@@ -180,7 +266,7 @@ func (p *ProjectionRunner) catchUp(ctx context.Context, reset bool) (n int, err 
 		span.SetAttributes(
 			attribute.String(semconv.AttrSide, semconv.SideProjection),
 			attribute.String(semconv.AttrProjectionName, p.name),
-			attribute.String(semconv.AttrESPhase, semconv.PhaseReplay))
+			attribute.String(semconv.AttrSubscriptionPhase, semconv.SubscriptionPhase(semconv.PhaseReplay)))
 	}
 	defer func() {
 		if span.IsRecording() {
@@ -206,6 +292,8 @@ func (p *ProjectionRunner) catchUp(ctx context.Context, reset bool) (n int, err 
 		// checkpoints are written every CheckpointEvery events.
 		p.checkpoint = max(p.checkpoint, stored)
 	}
+	p.loaded = true
+	p.sinceCommit = 0
 	for {
 		batch, rerr := p.cfg.Store.ReadAll(ctx, p.checkpoint, p.cfg.BatchSize)
 		if rerr != nil {
@@ -214,21 +302,27 @@ func (p *ProjectionRunner) catchUp(ctx context.Context, reset bool) (n int, err 
 		if len(batch) == 0 {
 			break
 		}
+		from := p.checkpoint
 		for _, e := range batch {
-			// Failures are dead-lettered inside applyOne; replay carries on.
-			_ = p.applyOne(ctx, e, semconv.PhaseReplay)
-			p.checkpoint = e.Position
 			n++
+			// Failures are dead-lettered inside applyOne; replay carries on
+			// unless the dead letter could not be stored.
+			settled, aerr := p.applyOne(ctx, e, semconv.PhaseReplay)
+			if !settled {
+				err = aerr
+				break
+			}
+			p.checkpoint = e.Position
 		}
-		if err = p.cps.update(ctx, p.checkpoint, semconv.PhaseReplay); err != nil {
+		if p.checkpoint > from {
+			if cerr := p.cps.update(ctx, p.checkpoint, semconv.PhaseReplay); cerr != nil {
+				return n, cerr
+			}
+		}
+		if err != nil || len(batch) < p.cfg.BatchSize {
 			return n, err
 		}
-		if len(batch) < p.cfg.BatchSize {
-			break
-		}
 	}
-	p.caughtUp = p.checkpoint
-	p.sinceCommit = 0
 	return n, nil
 }
 
@@ -287,7 +381,7 @@ func (p *ProjectionRunner) startApply(ctx context.Context, e Event, phase string
 			attribute.Int64(semconv.AttrESPosition, e.Position),
 			attribute.Int64(semconv.AttrESEventTimestamp, e.Timestamp.UnixMilli()),
 			attribute.Float64(semconv.AttrProjectionLagMs, lag),
-			attribute.String(semconv.AttrESPhase, phase))
+			attribute.String(semconv.AttrSubscriptionPhase, semconv.SubscriptionPhase(phase)))
 	}
 	return ctx, span, lag, now
 }
@@ -316,13 +410,15 @@ func (p *ProjectionRunner) endApply(span trace.Span, attempts int, err error, de
 }
 
 // applyOne applies e with retries, dead-letters it after MaxAttempts, and
-// reports the result. It returns the last error (nil once applied).
-func (p *ProjectionRunner) applyOne(ctx context.Context, e Event, phase string) error {
+// reports the result. It returns whether the event is settled and the last
+// error (nil once applied). Settled means applied, declined by the EventFilter,
+// dead-lettered, or failed with no DLQ to keep it. An unsettled event (the
+// DLQ refused it) must not move the checkpoint.
+func (p *ProjectionRunner) applyOne(ctx context.Context, e Event, phase string) (settled bool, err error) {
 	if p.filter != nil && !p.filter.Handles(e.Type) {
-		return nil
+		return true, nil
 	}
 	actx, span, lag, start := p.startApply(ctx, e, phase)
-	var err error
 	attempts := 0
 	for attempts < p.cfg.MaxAttempts {
 		attempts++
@@ -336,16 +432,19 @@ func (p *ProjectionRunner) applyOne(ctx context.Context, e Event, phase string) 
 		}
 	}
 	dead := false
+	settled = true
 	if err != nil && p.cfg.DLQ != nil {
-		if _, derr := p.cfg.DLQ.Add(actx, DeadLetter{Projection: p.name, Event: e, Error: err.Error(),
-			Attempts: attempts, FailedAt: p.cfg.Now()}); derr == nil {
-			dead = true
+		_, derr := p.cfg.DLQ.Add(actx, DeadLetter{Projection: p.name, Event: e, Error: err.Error(),
+			Attempts: attempts, FailedAt: p.cfg.Now()})
+		dead, settled = derr == nil, derr == nil
+		if derr != nil {
+			err = fmt.Errorf("eventsource: projection %s: dead-lettering position %d: %w (apply failed: %w)", p.name, e.Position, derr, err)
 		}
 	}
 	end := p.endApply(span, attempts, err, dead)
 	if p.metrics != nil && phase == semconv.PhaseLive {
 		// Live only: replay lag is not lag, and the collector keeps it apart
-		// too. Failed applies count, as in seed 000 (it records before applying).
+		// too. Failed applies count: the lag is recorded before applying.
 		p.metrics.projectionLag.Record(ctx, lag, metric.WithAttributes(
 			attribute.String(semconv.MetricAttrProjectionName, p.name),
 			attribute.String(semconv.MetricAttrEventType, e.Type)))
@@ -354,7 +453,7 @@ func (p *ProjectionRunner) applyOne(ctx context.Context, e Event, phase string) 
 		p.cfg.OnApply(ApplyResult{Projection: p.name, Event: e, Phase: phase, LagMs: lag,
 			Start: start, End: end, Attempts: attempts, Err: err, DeadLettered: dead})
 	}
-	return err
+	return settled, err
 }
 
 // safeApply counts a panicking Apply as a failed attempt.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
@@ -23,32 +24,76 @@ type Repository[A Aggregate] struct {
 	aggregateType string
 	factory       func(id string) A
 	snapshots     SnapshotStore
-	publisher     EventPublisher
+	publish       *publishQueue // nil without a Publisher
 }
 
 // RepositoryConfig holds a Repository's collaborators.
 type RepositoryConfig[A Aggregate] struct {
-	Store         EventStore
-	AggregateType string
-	// Factory returns a new, empty aggregate with the given id (Root.Init done).
+	Store EventStore
+	// Factory returns a new, empty aggregate with the given id (Root.Init
+	// done). The aggregate type is the one Root.Init gives: NewRepository
+	// reads it from Factory("").
 	Factory func(id string) A
+	// AggregateType is optional and must equal what Factory's aggregates
+	// report; a mismatch is an error from NewRepository.
+	//
+	// Deprecated: leave it empty; the aggregate type is given once, to Root.Init.
+	AggregateType string
 	// Snapshots is optional; Load starts from the latest snapshot when the
 	// aggregate implements Snapshotter.
 	Snapshots SnapshotStore
-	// Publisher is optional; saved events are published to it.
+	// Publisher is optional; saved events are published to it. A failed
+	// publish does not fail Save (the events are stored): it is counted
+	// (PublishStats), recorded as a publish_failed event on the save span,
+	// reported to OnPublishError, and published again before the next
+	// save's events or by RetryPublish.
 	Publisher EventPublisher
+	// OnPublishError, if set, is called for every failed publish attempt.
+	OnPublishError func(*PublishError)
+	// MaxUnpublished bounds the batches waiting to be published again
+	// (default 1024); beyond it the oldest is dropped and counted.
+	MaxUnpublished int
 }
 
 // NewRepository returns a repository emitting eventsource.repository.* spans.
 func NewRepository[A Aggregate](cfg RepositoryConfig[A], opts ...Option) (*Repository[A], error) {
-	if cfg.Store == nil || cfg.Factory == nil || cfg.AggregateType == "" {
-		return nil, errors.New("eventsource: RepositoryConfig needs Store, Factory and AggregateType")
+	if cfg.Store == nil || cfg.Factory == nil {
+		return nil, errors.New("eventsource: RepositoryConfig needs Store and Factory")
 	}
-	r := &Repository[A]{store: cfg.Store, aggregateType: cfg.AggregateType, factory: cfg.Factory,
-		snapshots: cfg.Snapshots, publisher: cfg.Publisher}
+	typ, err := factoryType(cfg.Factory)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AggregateType != "" && cfg.AggregateType != typ {
+		return nil, fmt.Errorf("eventsource: RepositoryConfig.AggregateType is %q but Factory's aggregates are %q (leave AggregateType empty)",
+			cfg.AggregateType, typ)
+	}
+	r := &Repository[A]{store: cfg.Store, aggregateType: typ, factory: cfg.Factory, snapshots: cfg.Snapshots}
+	if cfg.Publisher != nil {
+		if cfg.MaxUnpublished <= 0 {
+			cfg.MaxUnpublished = 1024
+		}
+		r.publish = &publishQueue{publisher: cfg.Publisher, onError: cfg.OnPublishError, max: cfg.MaxUnpublished}
+	}
 	r.t.init(semconv.ScopeRuntime, newOptions(true, opts))
 	return r, nil
 }
+
+// factoryType is the aggregate type Factory's aggregates report.
+func factoryType[A Aggregate](factory func(string) A) (typ string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("eventsource: RepositoryConfig.Factory(\"\") panicked: %v", r)
+		}
+	}()
+	if typ = factory("").AggregateType(); typ == "" {
+		return "", errors.New("eventsource: Factory's aggregates have no type: call Root.Init(id, aggregateType, apply) in the factory")
+	}
+	return typ, nil
+}
+
+// AggregateType is the type of the aggregates this repository stores.
+func (r *Repository[A]) AggregateType() string { return r.aggregateType }
 
 func (r *Repository[A]) attrs(id string) []attribute.KeyValue {
 	return []attribute.KeyValue{
@@ -98,7 +143,10 @@ func (r *Repository[A]) load(ctx context.Context, id string) (A, error) {
 }
 
 // Save appends the aggregate's pending events (optimistic concurrency on the
-// version it was loaded at), publishes them, and returns the stored events.
+// version it was loaded at) and returns the stored events. Once they are
+// stored Save succeeds: publishing them is reported separately (see
+// RepositoryConfig.Publisher). Inside a command registered with Register, the
+// stored events count as produced by that command.
 func (r *Repository[A]) Save(ctx context.Context, a A) ([]Event, error) {
 	pending := a.PendingEvents()
 	ctx, span := r.t.StartSpan(ctx, semconv.SpanRepositorySave, r.attrs(a.AggregateID())...)
@@ -114,17 +162,39 @@ func (r *Repository[A]) Save(ctx context.Context, a A) ([]Event, error) {
 		span.SetAttributes(attribute.Int64(semconv.AttrESExpectedVersion, expected))
 	}
 	stored, err := r.store.AppendEvents(ctx, a.AggregateID(), r.aggregateType, expected, pending)
-	if err == nil {
-		a.MarkCommitted()
-		if r.publisher != nil {
-			err = r.publisher.Publish(ctx, stored)
-		}
+	if err != nil {
+		endSpan(span, err)
+		return nil, err
 	}
-	if err == nil && span.IsRecording() {
+	a.MarkCommitted()
+	recordProduced(ctx, stored)
+	if r.publish != nil {
+		r.publish.publish(ctx, span, stored)
+	}
+	if span.IsRecording() {
 		span.SetAttributes(attribute.Int64(semconv.AttrESVersion, a.Version()))
 	}
-	endSpan(span, err)
-	return stored, err
+	span.End()
+	return stored, nil
+}
+
+// RetryPublish publishes the stored events whose publishing failed, oldest
+// first, until one fails again; it returns how many batches it published.
+// Save does this on its own before publishing new events; call it from a
+// ticker when saves are rare.
+func (r *Repository[A]) RetryPublish(ctx context.Context) int {
+	if r.publish == nil {
+		return 0
+	}
+	return r.publish.retry(ctx, trace.SpanFromContext(ctx))
+}
+
+// PublishStats counts failed, retried, pending and dropped publishes.
+func (r *Repository[A]) PublishStats() PublishStats {
+	if r.publish == nil {
+		return PublishStats{}
+	}
+	return r.publish.stats()
 }
 
 // Exists reports whether the aggregate has any events.

@@ -184,7 +184,7 @@ func TestSpanShapeCommandToProjection(t *testing.T) {
 	assert.Equal(t, "OrderPlaced", pa[semconv.AttrEventType].AsString())
 	assert.Equal(t, "o1", pa[semconv.AttrEventAggregateID].AsString())
 	assert.Equal(t, int64(1), pa[semconv.AttrESPosition].AsInt64())
-	assert.Equal(t, semconv.PhaseLive, pa[semconv.AttrESPhase].AsString())
+	assert.Equal(t, semconv.PhaseValueLive, pa[semconv.AttrSubscriptionPhase].AsString())
 	assert.Equal(t, semconv.ProjectionStatusApplied, pa[semconv.AttrProjectionStatus].AsString())
 	assert.Equal(t, stored[0].Timestamp.UnixMilli(), pa[semconv.AttrESEventTimestamp].AsInt64())
 	wantLag := float64(proj.StartTime().Sub(stored[0].Timestamp)) / float64(time.Millisecond)
@@ -199,7 +199,7 @@ func TestSpanShapeCommandToProjection(t *testing.T) {
 	cpa := attrs(cp)
 	assert.Equal(t, int64(1), cpa[semconv.AttrESPosition].AsInt64())
 	assert.Equal(t, "order_summary", cpa[semconv.AttrESProjectionName].AsString())
-	assert.Equal(t, semconv.PhaseLive, cpa[semconv.AttrESPhase].AsString())
+	assert.Equal(t, semconv.PhaseValueLive, cpa[semconv.AttrSubscriptionPhase].AsString())
 
 	// Every span is accounted for: no stray instrumentation.
 	assert.Len(t, spans, 8)
@@ -223,8 +223,9 @@ func TestSpanShapeCommandErrors(t *testing.T) {
 		a := attrs(s)
 		assert.Equal(t, semconv.SideWrite, a[semconv.AttrSide].AsString())
 		assert.NotEmpty(t, a[semconv.AttrErrorType].AsString())
-		_, hasCount := a[semconv.AttrEventsCount]
-		assert.False(t, hasCount, "a failed command produced no events")
+		count, hasCount := a[semconv.AttrEventsCount]
+		assert.True(t, hasCount, "every command span says how many events it produced")
+		assert.Equal(t, int64(0), count.AsInt64(), "a failed command produced no events")
 		require.NotEmpty(t, s.Events())
 		assert.Equal(t, "exception", s.Events()[0].Name)
 	}
@@ -303,13 +304,13 @@ func TestSpanShapeRebuildIsReplayPhase(t *testing.T) {
 	require.Len(t, projs, 2)
 	for i, p := range projs {
 		assertChild(t, p, replay)
-		assert.Equal(t, semconv.PhaseReplay, attrs(p)[semconv.AttrESPhase].AsString())
+		assert.Equal(t, semconv.PhaseValueInitialCatchup, attrs(p)[semconv.AttrSubscriptionPhase].AsString())
 		require.Len(t, p.Links(), 1)
 		assert.Equal(t, appends[i].SpanContext().SpanID(), p.Links()[0].SpanContext.SpanID(), "replayed events still link to their producer")
 	}
 	cp := one(t, spans, semconv.SpanCheckpointUpdate)
 	assert.Equal(t, int64(2), attrs(cp)[semconv.AttrESPosition].AsInt64())
-	assert.Equal(t, semconv.PhaseReplay, attrs(cp)[semconv.AttrESPhase].AsString())
+	assert.Equal(t, semconv.PhaseValueInitialCatchup, attrs(cp)[semconv.AttrSubscriptionPhase].AsString())
 
 	// Live deliveries of already-replayed positions are skipped, new ones applied.
 	_, err = a.commands.Dispatch(ctx, placeOrder{ID: "o3", Qty: 1})
@@ -356,7 +357,7 @@ func TestSpanShapeDeadLetter(t *testing.T) {
 	one(t, spans, semconv.SpanDLQGet)
 	one(t, spans, semconv.SpanDLQRetry)
 	one(t, spans, semconv.SpanDLQResolve)
-	assert.Equal(t, semconv.PhaseReplay, attrs(one(t, spans, semconv.SpanPrefixProjection+"order_summary"))[semconv.AttrESPhase].AsString())
+	assert.Equal(t, semconv.PhaseValueInitialCatchup, attrs(one(t, spans, semconv.SpanPrefixProjection+"order_summary"))[semconv.AttrSubscriptionPhase].AsString())
 	left, err := a.dlq.Get(ctx, "order_summary")
 	require.NoError(t, err)
 	assert.Empty(t, left)

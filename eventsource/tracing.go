@@ -14,9 +14,10 @@ import (
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
-// Tracing is the runtime's TracingMixin: embed it in a service, call
-// InitTracing once, then use StartSpan or Traced. A zero Tracing, or one
-// initialised with tracing disabled, starts no spans and costs a branch.
+// Tracing gives your own components the runtime's tracing behaviour: embed
+// it in a service, call InitTracing once, then use StartSpan or Traced. A
+// zero Tracing, or one initialised with tracing disabled, starts no spans and
+// costs a branch.
 type Tracing struct {
 	enabled bool
 	name    string
@@ -108,8 +109,8 @@ func (t *Tracing) start(ctx context.Context, name string, opts ...trace.SpanStar
 	return tr.Start(ctx, name, opts...)
 }
 
-// Traced runs fn inside a span (the @traced decorator): the span ends when fn
-// returns, and an error marks it failed.
+// Traced runs fn inside a span: the span ends when fn returns, and an error
+// marks it failed.
 func (t *Tracing) Traced(ctx context.Context, name string, fn func(context.Context) error, attrs ...attribute.KeyValue) error {
 	ctx, span := t.StartSpan(ctx, name, attrs...)
 	err := fn(ctx)
@@ -142,9 +143,23 @@ func recordError(span trace.Span, err error) {
 	span.SetAttributes(attribute.String(semconv.AttrErrorType, errorType(err)))
 }
 
-// errorType names an error's kind for error.type: the runtime's sentinel
-// kinds by name, anything else by Go type.
+// ErrorTyper is implemented by an error that names its own kind for the
+// error.type span attribute, e.g. "InsufficientFunds". Wrapping keeps the
+// name: the outermost error in the chain that implements it wins.
+type ErrorTyper interface {
+	ErrorType() string
+}
+
+// errorType names an error's kind for error.type: an ErrorTyper's own name,
+// the runtime's sentinel kinds by name, else the Go type of the error that
+// fmt.Errorf("...%w") or errors.Join wrapped (never the wrapper's type).
 func errorType(err error) string {
+	var named ErrorTyper
+	if errors.As(err, &named) {
+		if t := named.ErrorType(); t != "" {
+			return t
+		}
+	}
 	var ce *ConcurrencyError
 	switch {
 	case errors.As(err, &ce):
@@ -160,5 +175,43 @@ func errorType(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "DeadlineExceeded"
 	}
-	return fmt.Sprintf("%T", err)
+	return fmt.Sprintf("%T", unwrapStdlib(err))
 }
+
+// unwrapStdlib looks through the standard library's anonymous wrappers
+// (*fmt.wrapError, *fmt.wrapErrors, *errors.joinError) to the error they
+// carry; the first one when they carry several.
+func unwrapStdlib(err error) error {
+	for {
+		switch fmt.Sprintf("%T", err) {
+		case "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
+		default:
+			return err
+		}
+		var next error
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			next = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			if errs := u.Unwrap(); len(errs) > 0 {
+				next = errs[0]
+			}
+		}
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+// spanEnder sets attributes only on a recording span and ends it with an
+// error status when err is not nil.
+type spanEnder struct{ span trace.Span }
+
+func (s spanEnder) set(attrs ...attribute.KeyValue) {
+	if s.span.IsRecording() {
+		s.span.SetAttributes(attrs...)
+	}
+}
+
+func (s spanEnder) end(err error) { endSpan(s.span, err) }

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pipeline"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
@@ -116,10 +117,16 @@ func TestEventsProducedCountedOnce(t *testing.T) {
 	routed := b.Command("Routed", 7, 5, nil)
 	b.Span(semconv.SpanRouterAppend, 7, routed.SpanID(), 2, map[string]any{semconv.AttrSide: semconv.SideWrite, semconv.AttrESEventCount: 3})
 
+	// A failed command produced nothing, whatever it reports; a failed append stored nothing.
+	b.Command("Failed", 8, 5, map[string]any{semconv.AttrEventsCount: 3}).Status().SetCode(ptrace.StatusCodeError)
+	retried := b.Command("Retried", 9, 5, nil)
+	b.AppendEvents(9, retried.SpanID(), 1).Status().SetCode(ptrace.StatusCodeError)
+	b.AppendEvents(9, retried.SpanID(), 1)
+
 	got := points(consumeAndFlush(t, createDefaultConfig().(*Config), b), semconv.MetricEventsProduced)
 	assert.Equal(t, map[string]int64{
 		cmdKey("Own"): 3, cmdKey("Events"): 2, cmdKey("Bare"): 5, cmdKey("None"): 0, cmdKey("Outer"): 0, cmdKey("Inner"): 1,
-		cmdKey("Py"): 2, cmdKey("Routed"): 3,
+		cmdKey("Py"): 2, cmdKey("Routed"): 3, cmdKey("Retried"): 1,
 	}, got)
 }
 

@@ -2,6 +2,7 @@ package spanmetricses
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,14 +11,24 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/ptracetest"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/spanmetricses"
+	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
 // updateGolden regenerates the expected files: UPDATE_GOLDEN=1 go test ./...
@@ -61,6 +72,11 @@ func TestGolden(t *testing.T) {
 		// projectionlag annotate them (processor/projectionlag/testdata/eventsource-py-expected.yaml):
 		// a runner's apply counts once, not again for the projection.handle inside it.
 		{name: "eventsource-py"},
+		// Other emitters' failed writes: only non-Error commands and non-Error, outermost writes count.
+		{name: "failed-writes"},
+		// The eventsource runtime's own spans for a small bank app with a conflict and a rejected
+		// command (TestRuntimeEmitsGoldenTrace keeps the trace file equal to what the runtime emits).
+		{name: "eventsource-runtime"},
 		{name: "seed001-delta-exponential", in: "seed001", cfg: func(c *Config) {
 			c.AggregationTemporality = temporalityDelta
 			c.Histogram.Exponential = &ExponentialHistogramConfig{MaxSize: 20}
@@ -142,4 +158,176 @@ func findSum(t *testing.T, md pmetric.Metrics, name, v string) int64 {
 	}
 	t.Fatalf("no %s data point with %q", name, v)
 	return 0
+}
+
+// bankAccount is the aggregate of the runtime golden trace.
+type bankAccount struct {
+	eventsource.Root
+	balance int64
+}
+
+func newBankAccount(id string) *bankAccount {
+	a := &bankAccount{}
+	a.Init(id, "Account", func(e eventsource.Event) error {
+		var d struct{ Amount int64 }
+		if err := e.Decode(&d); err != nil {
+			return err
+		}
+		a.balance += d.Amount
+		return nil
+	})
+	return a
+}
+
+type openAccount struct{ ID string }
+
+func (openAccount) CommandType() string   { return "OpenAccount" }
+func (c openAccount) AggregateID() string { return c.ID }
+
+type deposit struct {
+	ID     string
+	Amount int64
+}
+
+func (deposit) CommandType() string   { return "Deposit" }
+func (c deposit) AggregateID() string { return c.ID }
+
+// runtimeTrace runs a bank app on the eventsource runtime: two accounts
+// opened, one opened twice (a concurrency conflict on append), a deposit, and
+// a deposit rejected before anything is stored.
+func runtimeTrace(t *testing.T) ptrace.Traces {
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	opt := eventsource.WithTracerProvider(tp)
+	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*bankAccount]{
+		Store: eventsource.NewInMemoryEventStore(opt), Factory: newBankAccount}, opt)
+	require.NoError(t, err)
+	bus := eventsource.NewCommandBus(opt)
+	require.NoError(t, eventsource.Register(bus, func(ctx context.Context, c openAccount) error {
+		a := repo.New(c.ID) // not loaded: opening an existing account conflicts on append
+		if err := a.Raise("AccountOpened", struct{}{}); err != nil {
+			return err
+		}
+		_, err := repo.Save(ctx, a)
+		return err
+	}))
+	require.NoError(t, eventsource.Register(bus, func(ctx context.Context, c deposit) error {
+		if c.Amount <= 0 {
+			return errors.New("amount must be positive")
+		}
+		a, err := repo.Load(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if err := a.Raise("MoneyDeposited", map[string]int64{"Amount": c.Amount}); err != nil {
+			return err
+		}
+		_, err = repo.Save(ctx, a)
+		return err
+	}))
+	ctx := context.Background()
+	for _, c := range []eventsource.Command{openAccount{"acct-1"}, openAccount{"acct-1"}, deposit{"acct-1", 100},
+		deposit{"acct-1", -5}, openAccount{"acct-2"}} {
+		_, _ = bus.Dispatch(ctx, c)
+	}
+	return normalizedTraces(sr.Ended())
+}
+
+// normalizedTraces turns SDK spans into pdata with ids and times that depend
+// only on the spans' order and nesting: trace and span ids are numbered in
+// the order spans ended, and each span starts after its earlier siblings
+// ended and ends after its children, 1 ms per step.
+func normalizedTraces(spans []sdktrace.ReadOnlySpan) ptrace.Traces {
+	traceIDs := map[oteltrace.TraceID]pcommon.TraceID{}
+	spanIDs := map[oteltrace.SpanID]pcommon.SpanID{}
+	children := map[oteltrace.SpanID][]sdktrace.ReadOnlySpan{}
+	var roots []sdktrace.ReadOnlySpan
+	for i, s := range spans {
+		if _, ok := traceIDs[s.SpanContext().TraceID()]; !ok {
+			traceIDs[s.SpanContext().TraceID()] = pcommon.TraceID{15: byte(len(traceIDs) + 1)}
+		}
+		spanIDs[s.SpanContext().SpanID()] = pcommon.SpanID{6: byte(i >> 8), 7: byte(i + 1)}
+	}
+	for _, s := range spans {
+		if _, ok := spanIDs[s.Parent().SpanID()]; ok {
+			children[s.Parent().SpanID()] = append(children[s.Parent().SpanID()], s)
+		} else {
+			roots = append(roots, s)
+		}
+	}
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr(semconv.AttrServiceName, "bank")
+	scopes := map[string]ptrace.SpanSlice{}
+	tick := pcommon.Timestamp(1763776800000000000)
+	var emit func(s sdktrace.ReadOnlySpan)
+	emit = func(s sdktrace.ReadOnlySpan) {
+		scope, ok := scopes[s.InstrumentationScope().Name]
+		if !ok {
+			ss := rs.ScopeSpans().AppendEmpty()
+			ss.Scope().SetName(s.InstrumentationScope().Name)
+			scope = ss.Spans()
+			scopes[s.InstrumentationScope().Name] = scope
+		}
+		out := scope.AppendEmpty()
+		tick += pcommon.Timestamp(time.Millisecond)
+		out.SetStartTimestamp(tick)
+		for _, c := range children[s.SpanContext().SpanID()] {
+			emit(c)
+		}
+		tick += pcommon.Timestamp(time.Millisecond)
+		out.SetEndTimestamp(tick)
+		out.SetName(s.Name())
+		out.SetKind(ptrace.SpanKind(s.SpanKind()))
+		out.SetTraceID(traceIDs[s.SpanContext().TraceID()])
+		out.SetSpanID(spanIDs[s.SpanContext().SpanID()])
+		out.SetParentSpanID(spanIDs[s.Parent().SpanID()])
+		putAttributes(out.Attributes(), s.Attributes())
+		for _, e := range s.Events() {
+			oe := out.Events().AppendEmpty()
+			oe.SetName(e.Name)
+			oe.SetTimestamp(tick)
+			putAttributes(oe.Attributes(), e.Attributes)
+		}
+		if s.Status().Code == codes.Error {
+			out.Status().SetCode(ptrace.StatusCodeError)
+			out.Status().SetMessage(s.Status().Description)
+		}
+	}
+	for _, r := range roots {
+		emit(r)
+	}
+	return td
+}
+
+func putAttributes(m pcommon.Map, attrs []attribute.KeyValue) {
+	for _, kv := range attrs {
+		k := string(kv.Key)
+		switch kv.Value.Type() {
+		case attribute.BOOL:
+			m.PutBool(k, kv.Value.AsBool())
+		case attribute.INT64:
+			m.PutInt(k, kv.Value.AsInt64())
+		case attribute.FLOAT64:
+			m.PutDouble(k, kv.Value.AsFloat64())
+		default:
+			m.PutStr(k, kv.Value.Emit())
+		}
+	}
+}
+
+// TestRuntimeEmitsGoldenTrace: testdata/eventsource-runtime-trace.yaml, which
+// TestGolden turns into metrics, is what the eventsource runtime emits. A
+// failed command carries cqrs.events.count 0, its failed append is Error, and
+// the expected metrics count only the three successful commands' events.
+func TestRuntimeEmitsGoldenTrace(t *testing.T) {
+	got := runtimeTrace(t)
+	file := filepath.Join("testdata", "eventsource-runtime-trace.yaml")
+	if updateGolden {
+		require.NoError(t, golden.WriteTracesToFile(file, got))
+	}
+	want, err := golden.ReadTraces(file)
+	require.NoError(t, err)
+	require.NoError(t, ptracetest.CompareTraces(want, got))
 }

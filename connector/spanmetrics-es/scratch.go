@@ -279,7 +279,9 @@ func (sc *scratch) span(s ptrace.Span, rs int, now time.Time) {
 	attrs := s.Attributes()
 	sc.spanAttrs = attrs
 	name := s.Name()
-	if semconv.IsEventWrite(name) {
+	// A failed write stored nothing; it still hides the writes beneath it
+	// (resolvePending), which carry the same events.
+	if semconv.IsEventWrite(name) && s.Status().Code() != ptrace.StatusCodeError {
 		if v, ok := attrs.Get(semconv.AttrESEventCount); ok {
 			if n, ok := numeric(v); ok && n >= 0 {
 				sc.appends = append(sc.appends, appendRef{trace: s.TraceID(), parent: s.ParentSpanID(), count: n})
@@ -361,6 +363,11 @@ func (sc *scratch) command(s ptrace.Span, ct string, rs int) {
 	sc.set2(semconv.MetricAttrCommandType, ct, semconv.MetricAttrCommandStatus, status(s))
 	sc.observe(famCommand)
 
+	// A failed command produced no events, whatever it reports or stored
+	// before failing: only successful commands count.
+	if s.Status().Code() == ptrace.StatusCodeError {
+		return
+	}
 	if n, ok := sc.ownEvents(s); ok {
 		sc.obs.Value = n
 		sc.set1(semconv.MetricAttrCommandType, ct)

@@ -40,6 +40,15 @@ func NormalizeProjectionPhase(v string) (phase string, ok bool) {
 	return "", false
 }
 
+// SubscriptionPhase is the eventsource-py phase value the runtime module writes for a phase
+// (PhaseLive or PhaseReplay): a replay is a catch-up from the start.
+func SubscriptionPhase(phase string) string {
+	if phase == PhaseReplay {
+		return PhaseValueInitialCatchup
+	}
+	return PhaseValueLive
+}
+
 // RunnerPhase is the phase an eventsource-py subscription runner's apply span
 // implies by its name alone (0.14 puts no phase on per-event spans):
 // catch-up delivers history, the live runner tails.

@@ -34,6 +34,11 @@ const (
 // EventApplyFailed is a span event on projection.<name> for each failed attempt.
 const EventApplyFailed = "apply_failed"
 
+// EventPublishFailed is a span event on eventsource.repository.save (or a
+// retry's span) for each failed attempt to publish stored events; the save
+// itself succeeded.
+const EventPublishFailed = "publish_failed"
+
 // Event metadata keys carrying W3C trace context (the propagator's own names).
 const (
 	MetadataTraceparent = "traceparent"

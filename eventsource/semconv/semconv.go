@@ -232,7 +232,8 @@ var EventsourcePyAttributes = map[string]string{
 }
 
 // Values of AttrSubscriptionPhase: eventsource-py's TransitionPhase (subscriptions/transition.py).
-// The runtime module writes PhaseValueInitialCatchup on a rebuild and PhaseValueLive otherwise.
+// The runtime module writes SubscriptionPhase(PhaseReplay), PhaseValueInitialCatchup, on a rebuild and
+// PhaseValueLive otherwise; NormalizeProjectionPhase reads every value back as live or replay.
 const (
 	PhaseValueNotStarted       = "not_started"
 	PhaseValueInitialCatchup   = "initial_catchup"
@@ -251,8 +252,6 @@ const (
 	// AttrESFromVersion was ATTR_FROM_VERSION until eventsource-py 0.14 removed it; still read and written
 	// by the runtime module's loads.
 	AttrESFromVersion = "eventsource.from_version"
-	// AttrESPhase is the old runtime module spelling of AttrSubscriptionPhase; kept as an alias of it.
-	AttrESPhase = AttrSubscriptionPhase
 	// AttrESSubscriptionState was ATTR_SUBSCRIPTION_STATE until eventsource-py 0.14 removed it
 	// (values starting, catching_up, live, paused, stopped, error); still read as a phase.
 	AttrESSubscriptionState = "eventsource.subscription.state"

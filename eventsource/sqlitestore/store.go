@@ -1,5 +1,7 @@
-// Package sqlitestore is a SQLite event store (and checkpoint store) for the
-// eventsource runtime, on a file that survives restarts. It uses the pure-Go
+// Package sqlitestore is the eventsource runtime's SQLite storage, on a file
+// that survives restarts: the event store, and in the same database the
+// projection checkpoints, the dead-letter queue and the snapshots (the SQL of
+// package sqlstore with its SQLite dialect). It uses the pure-Go
 // modernc.org/sqlite driver, so no cgo is needed.
 //
 // It is a separate module so that applications (and the otelcol-es
@@ -10,7 +12,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/otelcol-es/otelcol-es/eventsource"
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/eventsource/sqlstore"
 )
 
 const schema = `
@@ -34,17 +36,18 @@ CREATE TABLE IF NOT EXISTS events (
 	data           BLOB,
 	metadata       TEXT,
 	UNIQUE (aggregate_id, version)
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-	projection TEXT PRIMARY KEY,
-	position   INTEGER NOT NULL
 );`
 
 // Store is an eventsource.EventStore and eventsource.CheckpointStore on a
-// SQLite file. Spans are named sqlite_event_store.*.
+// SQLite file; DLQ and Snapshots give the dead-letter queue and snapshot
+// store in the same file. Spans are named sqlite_event_store.*,
+// eventsource.dlq.* and eventsource.snapshot.*, with db.system=sqlite.
 type Store struct {
-	db    *sql.DB
-	instr *eventsource.StoreInstrumentation
+	db        *sql.DB
+	instr     *eventsource.StoreInstrumentation
+	cps       *sqlstore.Checkpoints
+	dlq       eventsource.DeadLetterQueue
+	snapshots eventsource.SnapshotStore
 }
 
 var (
@@ -65,13 +68,50 @@ func Open(path string, opts ...eventsource.Option) (*Store, error) {
 	// One connection serialises writers, so the version check and the
 	// inserts of an append are atomic without SQLITE_BUSY upgrade deadlocks.
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(schema); err != nil {
+	s, err := newStore(db, opts)
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlitestore: creating schema in %s: %w", path, err)
 	}
-	return &Store{db: db, instr: eventsource.NewStoreInstrumentation(
-		semconv.EventStoreSQLite, semconv.DBSystemSQLite, trace.SpanKindClient, opts...)}, nil
+	return s, nil
 }
+
+func newStore(db *sql.DB, opts []eventsource.Option) (*Store, error) {
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return nil, err
+	}
+	cps, err := sqlstore.NewCheckpoints(ctx, db, sqlstore.SQLite)
+	if err != nil {
+		return nil, err
+	}
+	dlq, err := sqlstore.NewDeadLetters(ctx, db, sqlstore.SQLite)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := sqlstore.NewSnapshots(ctx, db, sqlstore.SQLite)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{
+		db:        db,
+		instr:     eventsource.NewStoreInstrumentation(semconv.EventStoreSQLite, semconv.DBSystemSQLite, trace.SpanKindClient, opts...),
+		cps:       cps,
+		dlq:       eventsource.TraceDeadLetters(dlq, semconv.DBSystemSQLite, opts...),
+		snapshots: eventsource.TraceSnapshots(snaps, semconv.DBSystemSQLite, opts...),
+	}, nil
+}
+
+// DLQ is the dead-letter queue in this database: dead letters survive a
+// restart, like the checkpoint that moved past them.
+func (s *Store) DLQ() eventsource.DeadLetterQueue { return s.dlq }
+
+// Snapshots is the snapshot store in this database.
+func (s *Store) Snapshots() eventsource.SnapshotStore { return s.snapshots }
+
+// DB is the database, for read models kept in the same file as the events
+// and their checkpoints.
+func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
@@ -201,23 +241,15 @@ func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
 
 // GetCheckpoint implements eventsource.CheckpointStore.
 func (s *Store) GetCheckpoint(ctx context.Context, projection string) (int64, error) {
-	var pos int64
-	err := s.db.QueryRowContext(ctx, `SELECT position FROM checkpoints WHERE projection = ?`, projection).Scan(&pos)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return pos, err
+	return s.cps.GetCheckpoint(ctx, projection)
 }
 
 // UpdateCheckpoint implements eventsource.CheckpointStore.
 func (s *Store) UpdateCheckpoint(ctx context.Context, projection string, position int64) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO checkpoints (projection, position) VALUES (?, ?)
-		ON CONFLICT (projection) DO UPDATE SET position = excluded.position`, projection, position)
-	return err
+	return s.cps.UpdateCheckpoint(ctx, projection, position)
 }
 
 // ResetCheckpoint implements eventsource.CheckpointStore.
 func (s *Store) ResetCheckpoint(ctx context.Context, projection string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM checkpoints WHERE projection = ?`, projection)
-	return err
+	return s.cps.ResetCheckpoint(ctx, projection)
 }

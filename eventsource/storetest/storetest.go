@@ -1,6 +1,7 @@
-// Package storetest is a conformance suite every eventsource.EventStore
-// implementation runs in its own tests, so all stores agree on versions,
-// positions and optimistic concurrency.
+// Package storetest holds the conformance suites store implementations run
+// in their own tests: Run for an eventsource.EventStore (versions, positions,
+// optimistic concurrency), RunDeadLetterQueue and RunSnapshotStore, so every
+// backend behaves alike.
 package storetest
 
 import (

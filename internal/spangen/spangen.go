@@ -569,7 +569,7 @@ func (g *Generator) applyAttrs(s ptrace.Span, e producedEvent, start time.Time, 
 			a.PutStr(semconv.AttrProjectionLagSource, src)
 		}
 	}
-	a.PutStr(semconv.AttrESPhase, semconv.PhaseLive)
+	a.PutStr(semconv.AttrSubscriptionPhase, semconv.PhaseValueLive)
 	if g.cfg.Annotate {
 		a.PutStr(semconv.AttrProjectionPhase, semconv.PhaseLive)
 	}
@@ -583,7 +583,7 @@ func (g *Generator) checkpointSpan(svc int, tid pcommon.TraceID, parent pcommon.
 	a.PutStr(semconv.AttrESProjectionName, g.projections[pi])
 	a.PutStr(semconv.AttrDBName, eventStoreDB)
 	a.PutInt(semconv.AttrESPosition, pos)
-	a.PutStr(semconv.AttrESPhase, semconv.PhaseLive)
+	a.PutStr(semconv.AttrSubscriptionPhase, semconv.PhaseValueLive)
 	g.annotate(cp, semconv.SideProjection, semconv.SideSourceConvention)
 	if g.cfg.Annotate {
 		a.PutInt(semconv.AttrProjectionPositionsBehind, max(0, g.position-pos))

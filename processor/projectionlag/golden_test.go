@@ -54,7 +54,7 @@ var goldenInputs = map[string]func() ptrace.Traces{
 		con.span(semconv.SpanBusDispatch, tid(5), sid(6), sid(5), ms(190), ms(240), proj())
 		con.span(semconv.SpanBusHandle, tid(5), sid(7), sid(6), ms(195), ms(235), proj())
 		a := con.apply(tid(5), sid(8), sid(7), "order_summary", ms(200), ms(230), map[string]any{
-			semconv.AttrESEventTimestamp: ms(25).UnixMilli(), semconv.AttrESPhase: semconv.PhaseLive,
+			semconv.AttrESEventTimestamp: ms(25).UnixMilli(), semconv.AttrSubscriptionPhase: semconv.PhaseValueLive,
 		})
 		a.SetName(semconv.SpanProjectionHandle)
 		a = con.apply(tid(5), sid(9), sid(7), "order_stats", ms(231), ms(234), nil)

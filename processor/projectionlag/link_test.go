@@ -388,7 +388,7 @@ func TestMillionProducersBounded(t *testing.T) {
 func TestLink_StaleEventsNotHeld(t *testing.T) {
 	h := newHarness(t, nil)
 	r := newBatch("views")
-	linkedApply(r, map[string]any{semconv.AttrProjectionLagMs: 5.0, semconv.AttrESPhase: semconv.PhaseReplay})
+	linkedApply(r, map[string]any{semconv.AttrProjectionLagMs: 5.0, semconv.AttrSubscriptionPhase: semconv.PhaseReplay})
 	s := r.apply(tid(3), sid(11), pcommon.SpanID{}, "old", ms(100), ms(120), map[string]any{semconv.AttrESEventTimestamp: ms(-3_600_000).UnixMilli()})
 	link(s, tid(1), sid(3))
 	h.consume(r.td)
@@ -419,7 +419,7 @@ func TestLink_CountsWhatItCouldNotJoin(t *testing.T) {
 
 	replay := newBatch("views")
 	s := replay.apply(tid(4), sid(40), pcommon.SpanID{}, "orders_view", ms(100), ms(120),
-		map[string]any{semconv.AttrESPhase: semconv.PhaseReplay, semconv.AttrESEventTimestamp: ms(30).UnixMilli()})
+		map[string]any{semconv.AttrSubscriptionPhase: semconv.PhaseReplay, semconv.AttrESEventTimestamp: ms(30).UnixMilli()})
 	link(s, tid(3), sid(30))
 	h.consume(replay.td)
 	assert.Equal(t, int64(1), h.counter("link_stale"))

@@ -168,9 +168,9 @@ func TestPhase(t *testing.T) {
 	b = newBatch("orders")
 	b.apply(tid(5), sid(5), pcommon.SpanID{}, "rebuilding", ms(0), ms(1), nil)
 	b.apply(tid(6), sid(6), pcommon.SpanID{}, "live", ms(0), ms(1), nil)
-	b.apply(tid(7), sid(7), pcommon.SpanID{}, "live", ms(0), ms(1), map[string]any{semconv.AttrESPhase: "rebuild"})
-	b.apply(tid(8), sid(8), pcommon.SpanID{}, "rebuilding", ms(0), ms(1), map[string]any{semconv.AttrESPhase: "LIVE"})
-	b.apply(tid(9), sid(9), pcommon.SpanID{}, "unknown", ms(0), ms(1), map[string]any{semconv.AttrESPhase: 7})
+	b.apply(tid(7), sid(7), pcommon.SpanID{}, "live", ms(0), ms(1), map[string]any{semconv.AttrSubscriptionPhase: "rebuild"})
+	b.apply(tid(8), sid(8), pcommon.SpanID{}, "rebuilding", ms(0), ms(1), map[string]any{semconv.AttrSubscriptionPhase: "LIVE"})
+	b.apply(tid(9), sid(9), pcommon.SpanID{}, "unknown", ms(0), ms(1), map[string]any{semconv.AttrSubscriptionPhase: 7})
 	h.consume(b.td)
 	want := []string{semconv.PhaseReplay, semconv.PhaseLive, semconv.PhaseReplay, semconv.PhaseLive, semconv.PhaseLive}
 	var got []string

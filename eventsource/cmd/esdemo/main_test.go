@@ -116,7 +116,7 @@ func TestGroundTruthMatchesExportedSpans(t *testing.T) {
 		case strings.HasPrefix(sp.Name, semconv.SpanPrefixQuery):
 			inc(queries, attr(sp, semconv.AttrQueryType).GetStringValue(), st)
 		case semconv.IsProjectionApply(sp.Name):
-			phase := attr(sp, semconv.AttrESPhase).GetStringValue()
+			phase, _ := semconv.NormalizeProjectionPhase(attr(sp, semconv.AttrSubscriptionPhase).GetStringValue())
 			name := attr(sp, semconv.AttrProjectionName).GetStringValue()
 			if applies[name] == nil {
 				applies[name] = map[string]int64{}
@@ -187,7 +187,7 @@ func TestConsistencyDelayMatchesSpans(t *testing.T) {
 	}
 	got := map[string]map[string]*agg{}
 	for _, sp := range s.spans {
-		if !semconv.IsProjectionApply(sp.Name) || attr(sp, semconv.AttrESPhase).GetStringValue() != semconv.PhaseLive {
+		if !semconv.IsProjectionApply(sp.Name) || attr(sp, semconv.AttrSubscriptionPhase).GetStringValue() != semconv.PhaseValueLive {
 			continue
 		}
 		tr := spanTrace[string(sp.Links[0].SpanId)]
