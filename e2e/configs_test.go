@@ -104,7 +104,8 @@ func TestShippedConfigsBindLoopbackAndHoldNoSecrets(t *testing.T) {
 			key := path[strings.LastIndex(path, ".")+1:]
 			switch key {
 			case "endpoint", "host":
-				if strings.HasPrefix(path, "exporters.") && !strings.HasPrefix(path, "exporters.prometheus.") {
+				// exporters.<type>[/<name>]...: only the prometheus exporter listens; the others are clients.
+				if id, ok := strings.CutPrefix(path, "exporters."); ok && !strings.HasPrefix(id, "prometheus.") && !strings.HasPrefix(id, "prometheus/") {
 					return // a client address, not a listener
 				}
 				if gateway && strings.HasPrefix(path, "receivers.") {

@@ -3,10 +3,11 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"math"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 // groundTruth is the part of esdemo's exit report (eventsource/README.md) this test checks.
 type groundTruth struct {
 	ServiceName    string                      `json:"service_name"`
+	SpansTotal     int64                       `json:"spans_total"`
+	CommandsTotal  int64                       `json:"commands_total"`
 	Commands       map[string]map[string]int64 `json:"commands"`
 	EventsProduced struct {
 		ByCommandType map[string]int64 `json:"by_command_type"`
@@ -27,56 +30,73 @@ type groundTruth struct {
 	Projections map[string]struct {
 		Phases map[string]struct {
 			Applies int64 `json:"applies"`
-			LagMs   struct {
-				Count int64   `json:"count"`
-				Sum   float64 `json:"sum"`
-			} `json:"lag_ms"`
+			// LagByEventType is the lag each apply span reported; LagBySource the lag esdemo measured on
+			// its own clock for each source the collector computes it from when the span reports none.
+			LagByEventType map[string]stats            `json:"lag_ms_by_event_type"`
+			LagBySource    map[string]map[string]stats `json:"lag_ms_by_source"`
 		} `json:"phases"`
 	} `json:"projections"`
+	ConsistencyDelay map[string]map[string]stats `json:"consistency_delay_ms"`
 }
 
-// The runtime module's demo workload against the default config: the collector's metrics equal the demo's
-// own ground truth, exactly for counts, and within 1 ms per span for lag.
-func TestDemoWorkloadMatchesGroundTruth(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	demo := filepath.Join(t.TempDir(), "esdemo")
-	build := exec.Command("go", "build", "-o", demo, "./cmd/esdemo")
-	build.Dir = filepath.Join(tb.RepoRoot(), "eventsource")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, string(out))
+type stats struct {
+	Count int64   `json:"count"`
+	Sum   float64 `json:"sum"`
+}
 
+// The runtime module's demo workload against the default config, once per lag source (esdemo -lag-source):
+// apply spans as the runtime makes them (the collector passes their reported lag through), without the
+// reported lag (the collector computes it from the event timestamp), and without either (it joins each
+// apply to the append span it links to). The collector's metrics equal each run's ground truth: counts
+// exactly, lag and consistency-delay sums to float rounding, against lags esdemo measured on its own clock.
+func TestDemoWorkloadMatchesGroundTruth(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	demo := demoBinary(t)
 	c := tb.StartCollector(t, collectorBin, nil)
 	c.WaitReady(t)
 
-	truthFile := filepath.Join(t.TempDir(), "truth.json")
-	run := exec.CommandContext(ctx, demo, "-endpoint", c.GRPC, "-duration", "3s", "-rate", "40", "-query-rate", "20",
-		"-error-ratio", "0.1", "-out", truthFile)
-	out, err = run.CombinedOutput()
-	require.NoError(t, err, string(out))
-	raw, err := os.ReadFile(truthFile)
-	require.NoError(t, err)
-	var truth groundTruth
-	require.NoError(t, json.Unmarshal(raw, &truth))
-	t.Logf("ground truth: %s", raw)
+	sources := []string{"reported", "event_timestamp", "link"}
+	truths := make([]*groundTruth, len(sources))
+	errs := make([]error, len(sources))
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	for i, source := range sources {
+		wg.Go(func() {
+			out := filepath.Join(dir, source+".json")
+			truths[i], errs[i] = runDemo(ctx, demo, out, c.GRPC, "-service-name", "demo-"+source, "-lag-source", source,
+				"-commands", "120", "-rate", "40", "-query-rate", "20", "-error-ratio", "0.1")
+		})
+	}
+	wg.Wait()
+	for i, source := range sources {
+		require.NoErrorf(t, errs[i], "esdemo -lag-source %s", source)
+	}
+	for i, source := range sources {
+		t.Run(source, func(t *testing.T) { checkDemo(ctx, t, "http://"+c.Prom+"/metrics", truths[i], source) })
+	}
+}
 
+func checkDemo(ctx context.Context, t *testing.T, url string, truth *groundTruth, source string) {
+	require.Positive(t, truth.SpansTotal, "esdemo sent no spans")
+	require.Positive(t, truth.CommandsTotal, "esdemo ran no command")
+	require.NotEmpty(t, truth.Projections, "esdemo applied nothing")
 	svc := map[string]string{"service_name": truth.ServiceName}
-	url := "http://" + c.Prom + "/metrics"
 	for typ, byStatus := range truth.Commands {
 		for status, n := range byStatus {
 			if n > 0 {
-				tb.WaitForValue(ctx, t, url, 30*time.Second, "cqrs_command_total",
+				tb.WaitForValue(ctx, t, url, 60*time.Second, "cqrs_command_total",
 					withLabel(withLabel(svc, "command_type", typ), "command_status", status), float64(n))
 			}
 		}
 	}
 	for typ, n := range truth.EventsProduced.ByCommandType {
-		tb.WaitForValue(ctx, t, url, 30*time.Second, "cqrs_events_produced", withLabel(svc, "command_type", typ), float64(n))
+		tb.WaitForValue(ctx, t, url, 60*time.Second, "cqrs_events_produced", withLabel(svc, "command_type", typ), float64(n))
 	}
 	for typ, byStatus := range truth.Queries {
 		for status, n := range byStatus {
 			if n > 0 {
-				tb.WaitForValue(ctx, t, url, 30*time.Second, "cqrs_query_total",
+				tb.WaitForValue(ctx, t, url, 60*time.Second, "cqrs_query_total",
 					withLabel(withLabel(svc, "query_type", typ), "query_status", status), float64(n))
 			}
 		}
@@ -88,14 +108,62 @@ func TestDemoWorkloadMatchesGroundTruth(t *testing.T) {
 		require.Eventually(t, func() bool {
 			mf, err := tb.Scrape(ctx, url)
 			return err == nil && mf.Sum("cqrs_projection_total", labels) == float64(live.Applies)
-		}, 30*time.Second, 250*time.Millisecond, "cqrs_projection_total%v != %d", labels, live.Applies)
+		}, 60*time.Second, 250*time.Millisecond, "cqrs_projection_total%v != %d", labels, live.Applies)
+		lag := live.LagBySource[source]
+		if source == "reported" {
+			lag = live.LagByEventType
+		}
+		require.NotEmptyf(t, lag, "no %s lag for %s in the ground truth", source, name)
 		mf, err := tb.Scrape(ctx, url)
 		require.NoError(t, err)
-		assert.Equalf(t, float64(live.LagMs.Count), mf.Sum("cqrs_projection_lag", labels), "lag count of %s", name)
-		sum, ok := mf.HistogramSum("cqrs_projection_lag", labels)
-		if assert.True(t, ok) {
-			assert.LessOrEqualf(t, math.Abs(sum-live.LagMs.Sum), float64(live.LagMs.Count)*1.0,
-				"lag sum of %s: collector %v, demo %v (tolerance 1 ms per span)", name, sum, live.LagMs.Sum)
+		for et, want := range lag {
+			l := withLabel(labels, "event_type", et)
+			assert.Equalf(t, float64(want.Count), mf.Sum("cqrs_projection_lag", l), "lag count%v", l)
+			sum, ok := mf.HistogramSum("cqrs_projection_lag", l)
+			if assert.Truef(t, ok, "no cqrs_projection_lag%v", l) {
+				assert.InDeltaf(t, want.Sum, sum, 1e-9*want.Sum, "lag sum%v: collector %v, esdemo %v", l, sum, want.Sum)
+			}
 		}
 	}
+	mf, err := tb.Scrape(ctx, url)
+	require.NoError(t, err)
+	require.NotEmpty(t, truth.ConsistencyDelay)
+	for cmd, byProj := range truth.ConsistencyDelay {
+		for proj, want := range byProj {
+			l := withLabel(withLabel(svc, "command_type", cmd), "projection_name", proj)
+			assert.Equalf(t, float64(want.Count), mf.Sum("cqrs_consistency_delay", l), "delay count%v", l)
+			sum, _ := mf.HistogramSum("cqrs_consistency_delay", l)
+			assert.InDeltaf(t, want.Sum, sum, 1e-9*want.Sum, "delay sum%v", l)
+		}
+	}
+}
+
+// runDemo runs esdemo against an OTLP/gRPC endpoint and returns its ground truth, written to out. It does
+// not fail the test itself, so any goroutine may call it.
+func runDemo(ctx context.Context, bin, out, endpoint string, args ...string) (*groundTruth, error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-endpoint", endpoint, "-out", out}, args...)...)
+	if logs, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%w: %s", err, logs)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	var truth groundTruth
+	return &truth, json.Unmarshal(raw, &truth)
+}
+
+// demoBinary is $OTELCOL_ES_DEMO_BIN (set by the Makefile), else eventsource/cmd/esdemo built here.
+func demoBinary(t *testing.T) string {
+	if bin := os.Getenv("OTELCOL_ES_DEMO_BIN"); bin != "" {
+		if _, err := os.Stat(bin); err == nil {
+			return bin
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "esdemo")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/esdemo")
+	build.Dir = filepath.Join(tb.RepoRoot(), "eventsource")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
 }

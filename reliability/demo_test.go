@@ -29,12 +29,8 @@ type truth struct {
 	Queries      map[string]map[string]int64 `json:"queries"`
 	QueryResults map[string]*stats           `json:"query_result_size"`
 	Projections  map[string]struct {
-		Phases map[string]*struct {
-			Applies        int64             `json:"applies"`
-			DeadLettered   int64             `json:"dead_lettered"`
-			LagByEventType map[string]*stats `json:"lag_ms_by_event_type"`
-		} `json:"phases"`
-		Checkpoint int64 `json:"checkpoint"`
+		Phases     map[string]*phaseTruth `json:"phases"`
+		Checkpoint int64                  `json:"checkpoint"`
 	} `json:"projections"`
 	Lag              map[string]*stats            `json:"lag_ms"`
 	HeadPosition     int64                        `json:"head_position"`
@@ -42,15 +38,39 @@ type truth struct {
 	ConsistencyDelay map[string]map[string]*stats `json:"consistency_delay_ms"`
 }
 
+type phaseTruth struct {
+	Applies        int64             `json:"applies"`
+	DeadLettered   int64             `json:"dead_lettered"`
+	LagByEventType map[string]*stats `json:"lag_ms_by_event_type"`
+	// LagBySource: the lag by event type that each source (esdemo -lag-source) must give, from esdemo's
+	// own clock readings, not from the span attributes.
+	LagBySource map[string]map[string]*stats `json:"lag_ms_by_source"`
+}
+
 type stats struct {
 	Count int64   `json:"count"`
 	Sum   float64 `json:"sum"`
 }
 
+// Lag sources (esdemo -lag-source): what the collector must compute the lag from.
+const (
+	lagReported       = "reported"
+	lagEventTimestamp = "event_timestamp"
+	lagLink           = "link"
+)
+
 // runDemo runs esdemo against an OTLP/gRPC endpoint until it exits (load duration, then drain and flush)
 // and returns its ground truth.
 func runDemo(ctx context.Context, t *testing.T, endpoint string, args ...string) *truth {
 	t.Helper()
+	tr, err := startDemo(ctx, t, endpoint, args...)()
+	require.NoError(t, err)
+	return tr
+}
+
+// startDemo starts esdemo and returns a wait for its ground truth, which any goroutine may call (it does
+// not fail the test itself).
+func startDemo(ctx context.Context, t *testing.T, endpoint string, args ...string) (wait func() (*truth, error)) {
 	out := filepath.Join(t.TempDir(), "truth.json")
 	logs := &testbed.SyncBuffer{}
 	cmd := exec.CommandContext(ctx, demoBin, append([]string{"-endpoint", endpoint, "-out", out}, args...)...)
@@ -60,14 +80,27 @@ func runDemo(ctx context.Context, t *testing.T, endpoint string, args ...string)
 			t.Logf("esdemo output:\n%s", logs)
 		}
 	})
-	err := cmd.Run()
-	require.NoError(t, err, "esdemo: %s", logs)
-	b, err := os.ReadFile(out)
-	require.NoError(t, err)
-	var tr truth
-	require.NoError(t, json.Unmarshal(b, &tr))
-	require.NotZero(t, tr.SpansTotal, "esdemo sent no spans: %s", logs)
-	return &tr
+	err := cmd.Start()
+	return func() (*truth, error) {
+		if err != nil {
+			return nil, err
+		}
+		if err := cmd.Wait(); err != nil {
+			return nil, fmt.Errorf("esdemo: %w: %s", err, logs)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			return nil, err
+		}
+		var tr truth
+		if err := json.Unmarshal(b, &tr); err != nil {
+			return nil, err
+		}
+		if tr.SpansTotal == 0 || tr.CommandsTotal == 0 {
+			return nil, fmt.Errorf("esdemo sent no spans or ran no command: %s", logs)
+		}
+		return &tr, nil
+	}
 }
 
 // metricSource answers the questions the comparisons ask, from one scrape or from Prometheus over several
@@ -112,16 +145,25 @@ func labelsInclude[L interface {
 	return n == len(want)
 }
 
-// checkAgainstTruth compares the CQRS metrics with esdemo's ground truth: every count exactly, lag sums
-// to float precision (each sample is the span's own cqrs.projection.lag_ms), consistency-delay sums within
-// a small tolerance (the demo reads the command end a few µs after the span ended).
-func checkAgainstTruth(t *testing.T, src metricSource, tr *truth) {
-	checkAgainstTruthExceptDelay(t, src, tr)
+// checkAgainstTruth compares the CQRS metrics with esdemo's ground truth: every count exactly, lag and
+// consistency-delay sums to float precision. lagSource is the esdemo -lag-source the collector saw: with
+// reported the lag is the span's own cqrs.projection.lag_ms (pass-through); otherwise the collector
+// computed it, and it is compared with what esdemo measured on its own clock.
+func checkAgainstTruth(t *testing.T, src metricSource, tr *truth, lagSource string) {
+	checkAgainstTruthExceptDelay(t, src, tr, lagSource)
 	checkConsistencyDelay(t, src, tr, true)
 }
 
+// lagTruth is the lag by event type the collector must report for one projection phase.
+func lagTruth(ph *phaseTruth, lagSource string) map[string]*stats {
+	if lagSource == lagReported {
+		return ph.LagByEventType
+	}
+	return ph.LagBySource[lagSource]
+}
+
 // checkAgainstTruthExceptDelay is checkAgainstTruth without the consistency delay.
-func checkAgainstTruthExceptDelay(t *testing.T, src metricSource, tr *truth) {
+func checkAgainstTruthExceptDelay(t *testing.T, src metricSource, tr *truth, lagSource string) {
 	t.Helper()
 	svc := map[string]string{"service_name": tr.ServiceName}
 	with := func(kv ...string) map[string]string {
@@ -164,11 +206,13 @@ func checkAgainstTruthExceptDelay(t *testing.T, src metricSource, tr *truth) {
 			dead += ph.DeadLettered
 			metric := map[string]string{"live": "cqrs_projection_lag", "replay": "cqrs_projection_replay_lag"}[phase]
 			require.NotEmptyf(t, metric, "unknown phase %q in the ground truth", phase)
-			for _, et := range sortedKeys(ph.LagByEventType) {
-				s := ph.LagByEventType[et]
+			lag := lagTruth(ph, lagSource)
+			require.NotEmptyf(t, lag, "no %s lag for %s %s in the ground truth", lagSource, name, phase)
+			for _, et := range sortedKeys(lag) {
+				s := lag[et]
 				l := with("projection_name", name, "event_type", et)
-				assert.Equalf(t, float64(s.Count), src.total(metric, l), "%s count%v", metric, l)
-				assertClose(t, s.Sum, src.histSum(metric, l), 1e-3, "%s sum%v", metric, l)
+				assert.Equalf(t, float64(s.Count), src.total(metric, l), "%s count%v (lag source %s)", metric, l, lagSource)
+				assertClose(t, s.Sum, src.histSum(metric, l), 0, "%s sum%v (lag source %s)", metric, l, lagSource)
 			}
 		}
 		l := with("projection_name", name)
@@ -198,8 +242,8 @@ func checkConsistencyDelay(t *testing.T, src metricSource, tr *truth, exact bool
 					continue
 				}
 			}
-			// The demo reads the command's end just after Dispatch returns: allow 0.1 ms per sample.
-			assertClose(t, s.Sum, src.histSum("cqrs_consistency_delay", l), 0.1*float64(s.Count), "cqrs_consistency_delay sum%v", l)
+			// esdemo takes both ends from the spans it ended: exact, to float rounding.
+			assertClose(t, s.Sum, src.histSum("cqrs_consistency_delay", l), 0, "cqrs_consistency_delay sum%v", l)
 		}
 	}
 	return missing

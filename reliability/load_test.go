@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,15 +26,28 @@ type loadResult struct {
 // sent.
 func runLoad(ctx context.Context, t *testing.T, endpoint string, args ...string) *loadResult {
 	t.Helper()
+	res, err := runLoadE(ctx, t, endpoint, args...)
+	require.NoError(t, err)
+	return res
+}
+
+// runLoadE is runLoad for any goroutine: it returns the error instead of failing the test.
+func runLoadE(ctx context.Context, t *testing.T, endpoint string, args ...string) (*loadResult, error) {
 	out := filepath.Join(t.TempDir(), "load.json")
 	logs := &testbed.SyncBuffer{}
 	cmd := exec.CommandContext(ctx, loadBin, append([]string{"-endpoint", endpoint, "-out", out}, args...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Run(), "esload: %s", logs)
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("esload: %w: %s", err, logs)
+	}
 	t.Logf("%s", logs)
 	b, err := os.ReadFile(out)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	var res loadResult
-	require.NoError(t, json.Unmarshal(b, &res))
-	return &res
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
 }

@@ -36,7 +36,8 @@ func TestOverloadRefusesRetryablyAndLosesNothing(t *testing.T) {
 	// At most 2 consumers x 2048 spans / 150 ms = 27k spans/s reach the backend (measured under overload: ~11k).
 	sink.SetDelay(150 * time.Millisecond)
 	addr := testbed.FreeAddr(t)
-	c := testbed.StartCollector(t, collectorBin, []string{
+	require.Falsef(t, testbed.IsRaceBuild(releaseBin), "%s is a -race build, whose RSS the limit below does not bound: set OTELCOL_ES_RELEASE_BIN to a normal build", releaseBin)
+	c := testbed.StartCollector(t, releaseBin, []string{
 		"OTELCOL_ES_GATEWAY_GRPC=" + addr, "OTELCOL_ES_BACKEND=" + sink.Addr,
 		fmt.Sprintf("RELIABILITY_LIMIT_MIB=%d", overloadLimitMiB), fmt.Sprintf("RELIABILITY_SPIKE_MIB=%d", overloadSpikeMiB),
 		fmt.Sprintf("GOMEMLIMIT=%dMiB", overloadLimitMiB),
@@ -56,16 +57,13 @@ func TestOverloadRefusesRetryablyAndLosesNothing(t *testing.T) {
 	// esdemo shares the overloaded collector for the same load phase; then both drain, retrying what was
 	// refused.
 	const overloadFor = 10 * time.Second
-	var tr *truth
-	var demoDone sync.WaitGroup
-	demoDone.Go(func() {
-		tr = runDemo(ctx, t, addr, "-duration", overloadFor.String(), "-rate", "40", "-service-name", "overload-demo",
-			// Its exporter backs off up to 30 s between attempts; give the final flush room for that.
-			"-drain-timeout", "2m")
-	})
+	demo := startDemo(ctx, t, addr, "-duration", overloadFor.String(), "-rate", "40", "-service-name", "overload-demo",
+		// Its exporter backs off up to 30 s between attempts; give the final flush room for that.
+		"-drain-timeout", "2m")
 	load := runLoad(ctx, t, addr, "-rate", fmt.Sprint(offered), "-duration", overloadFor.String(), "-pool", "0",
 		"-retry", "-drain", "3m")
-	demoDone.Wait()
+	tr, err := demo()
+	require.NoError(t, err)
 	stopSampling()
 
 	st := load.Stats
@@ -106,9 +104,10 @@ func measureSaturation(ctx context.Context, t *testing.T, addr string, sink *tes
 	t.Helper()
 	const settle, window = 3 * time.Second, 5 * time.Second
 	var done sync.WaitGroup
+	var loadErr error
 	done.Go(func() {
 		// Its own seed: the spans of the 3x run that follows must not repeat these span ids.
-		runLoad(ctx, t, addr, "-rate", "150000", "-duration", (settle + window + time.Second).String(), "-pool", "0",
+		_, loadErr = runLoadE(ctx, t, addr, "-rate", "150000", "-duration", (settle + window + time.Second).String(), "-pool", "0",
 			"-retry=false", "-drain", "10s", "-seed", "2")
 	})
 	time.Sleep(settle)
@@ -116,6 +115,7 @@ func measureSaturation(ctx context.Context, t *testing.T, addr string, sink *tes
 	time.Sleep(window)
 	rate := float64(sink.Spans()-from) / time.Since(t0).Seconds()
 	done.Wait()
+	require.NoError(t, loadErr)
 	require.Positive(t, rate, "nothing reached the backend while calibrating")
 	return rate
 }

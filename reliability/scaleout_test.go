@@ -74,13 +74,17 @@ func TestLoadBalancedGatewaysMatchSingleInstance(t *testing.T) {
 	}
 	prom := testbed.StartPrometheus(t, promBin, append(lbTargets, ref.Prom))
 
-	tr := runDemo(ctx, t, agent.GRPC, "-duration", "15s", "-rate", "60", "-replay-after", "8s", "-service-name", "lb")
+	// The gateways compute the lag from the event timestamp (a replayed apply's producer is in another
+	// trace, so on another gateway: link lag would not be joined), checked against esdemo's own clock.
+	tr := runDemo(ctx, t, agent.GRPC, "-duration", "15s", "-rate", "60", "-replay-after", "8s", "-service-name", "lb",
+		"-lag-source", lagEventTimestamp)
 	t.Logf("esdemo: %d spans, %d commands", tr.SpansTotal, tr.CommandsTotal)
 
 	// Every span: into the agent, into exactly one of the three gateways, and on to the traces backend.
-	waitSpans(ctx, t, tr.SpansTotal, agent, gws, "otlp", ref, sink, refSink)
+	recheckSpans := waitSpans(ctx, t, tr.SpansTotal, agent, gws, "otlp", ref, sink, refSink)
+	defer recheckSpans()
 
-	checkTopologyMatchesReference(ctx, t, prom, gws, ref, tr)
+	checkTopologyMatchesReference(ctx, t, prom, gws, ref, tr, lagEventTimestamp)
 
 	t.Run("series never collide", func(t *testing.T) {
 		ids := map[string]string{}
@@ -109,12 +113,13 @@ func TestLoadBalancedGatewaysMatchSingleInstance(t *testing.T) {
 
 // waitSpans waits until the agent accepted every span, the gateways together accepted each exactly once on
 // their gwReceiver (otlp behind load_balancing, kafka behind a consumer group), each of them some, the
-// reference accepted all, and both traces backends received them all.
+// reference accepted all, and both traces backends received them all, each once. It returns a recheck to
+// call once the test's other checks are done: a duplicate that arrived after the wait fails it.
 func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Collector, gws []*testbed.Collector, gwReceiver string,
-	ref *testbed.Collector, sink, refSink *testbed.TraceSink) {
+	ref *testbed.Collector, sink, refSink *testbed.TraceSink) (recheck func()) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	keys := []string{"agent", "gateways", "reference", "backend", "backend distinct", "reference backend", "reference backend distinct"}
+	observe := func() map[string]float64 {
 		state := map[string]float64{}
 		a, _, err := acceptedSpans(ctx, agent, "otlp")
 		require.NoError(t, err)
@@ -130,20 +135,32 @@ func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Col
 		r, _, err := acceptedSpans(ctx, ref, "otlp")
 		require.NoError(t, err)
 		state["reference"] = r
-		state["backend"] = float64(sink.Spans())
-		state["reference backend"] = float64(refSink.Spans())
-		ok := true
-		for _, k := range []string{"agent", "gateways", "reference", "backend", "reference backend"} {
+		state["backend"], state["backend distinct"] = float64(sink.Spans()), float64(sink.Distinct())
+		state["reference backend"], state["reference backend distinct"] = float64(refSink.Spans()), float64(refSink.Distinct())
+		return state
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		state := observe()
+		ok, over := true, false
+		for _, k := range keys {
 			ok = ok && state[k] == float64(want)
+			over = over || state[k] > float64(want)
 		}
 		if ok {
 			for i := range gws {
 				assert.Positivef(t, state[fmt.Sprintf("gateway%d", i)], "gateway %d received no spans: the load was not spread", i)
 			}
 			t.Logf("spans: %v", state)
-			return
+			return func() {
+				t.Helper()
+				later := observe()
+				for _, k := range keys {
+					assert.Equalf(t, float64(want), later[k], "%s spans once the checks were done (duplicates arrived late?): %v", k, later)
+				}
+			}
 		}
-		if time.Now().After(deadline) || state["gateways"] > float64(want) {
+		if time.Now().After(deadline) || over {
 			t.Fatalf("spans sent %d, accepted/received: %v", want, state)
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -153,7 +170,8 @@ func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Col
 // checkTopologyMatchesReference waits until the gateways' and the single reference instance's CQRS metrics
 // reach the demo's ground truth, then checks that link joins stayed co-located and that the gateways
 // together equal the reference (every counter and bucket) and the ground truth.
-func checkTopologyMatchesReference(ctx context.Context, t *testing.T, prom string, gws []*testbed.Collector, ref *testbed.Collector, tr *truth) {
+func checkTopologyMatchesReference(ctx context.Context, t *testing.T, prom string, gws []*testbed.Collector, ref *testbed.Collector, tr *truth,
+	lagSource string) {
 	t.Helper()
 	var targets []string
 	for _, g := range gws {
@@ -170,6 +188,6 @@ func checkTopologyMatchesReference(ctx context.Context, t *testing.T, prom strin
 	t.Run("gateways = one instance", func(t *testing.T) {
 		compareTopologies(t, promSource{ctx, t, prom, targets}, promSource{ctx, t, prom, []string{ref.Prom}})
 	})
-	t.Run("gateways = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, targets}, tr) })
-	t.Run("one instance = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, []string{ref.Prom}}, tr) })
+	t.Run("gateways = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, targets}, tr, lagSource) })
+	t.Run("one instance = ground truth", func(t *testing.T) { checkAgainstTruth(t, promSource{ctx, t, prom, []string{ref.Prom}}, tr, lagSource) })
 }

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Runs every Go fuzz target of the collector components for the given time each (default 30s).
+# Runs every Go fuzz target of the collector components and the eventsource runtime for the given time each
+# (default 30s).
 # The committed corpora under testdata/fuzz/ are replayed by `go test` too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime="${1:-30s}"
 found=0
-for pkg in $(go list ./processor/... ./connector/...); do
-  for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
-    found=1
-    echo "== $pkg $target ($fuzztime)"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 100x "$pkg"
+# module directory, then its packages to search for targets (the eventsource runtime is its own module).
+for mod in ".:./processor/... ./connector/..." "eventsource:."; do
+  dir="${mod%%:*}"
+  for pkg in $(cd "$dir" && go list ${mod#*:}); do
+    for target in $(cd "$dir" && go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+      found=$((found + 1))
+      echo "== $pkg $target ($fuzztime)"
+      (cd "$dir" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 100x "$pkg")
+    done
   done
 done
-[ "$found" = 1 ] || { echo "no fuzz targets found"; exit 1; }
+# cqrsside, projectionlag, spanmetrics_es and the eventsource runtime each have one.
+[ "$found" -ge 4 ] || { echo "expected at least 4 fuzz targets, found $found"; exit 1; }

@@ -14,15 +14,27 @@ func init() {
 	os.Args = withDefaultConfig(os.Args)
 }
 
-// withDefaultConfig appends --config=yaml:<embedded default> unless the user passed a config or asked for
-// something that needs none (components, help, version).
+// withDefaultConfig appends --config=yaml:<embedded default> when the command resolves a configuration (the
+// collector itself, validate, print-config) and the user passed none. Other subcommands (components,
+// featuregate, help, completion) reject an unknown --config flag, so they are left alone.
 func withDefaultConfig(args []string) []string {
-	for _, a := range args[1:] {
+	sub := ""
+	for i := 1; i < len(args); i++ {
+		a := args[i]
 		switch {
 		case a == "--config", strings.HasPrefix(a, "--config="),
-			a == "components", a == "help", a == "-h", a == "--help", a == "-v", a == "--version":
+			a == "-h", a == "--help", a == "-v", a == "--version",
+			strings.HasPrefix(a, "-test."): // go test running this package's tests
 			return args
+		case a == "--set", a == "--feature-gates":
+			i++ // its value, not a subcommand
+		case sub == "" && !strings.HasPrefix(a, "-"):
+			sub = a
 		}
 	}
-	return append(args, "--config=yaml:"+config.Default)
+	switch sub {
+	case "", "validate", "print-config", "print-initial-config":
+		return append(args, "--config=yaml:"+config.Default)
+	}
+	return args
 }

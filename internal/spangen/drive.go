@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -82,6 +83,9 @@ type DriveOptions struct {
 	// Drain is how long requests already offered may still be sent once the
 	// load stops (default 5 s); what is left then is backlog.
 	Drain time.Duration
+	// Clock paces the load, the drain and the retry backoff (default: the
+	// wall clock); tests drive it.
+	Clock clockwork.Clock
 }
 
 // Stats is what Drive offered and what became of it.
@@ -95,6 +99,9 @@ type Stats struct {
 	// Backlog never got an answer: the senders fell behind, or a retried
 	// request was still refused when the drain ended.
 	Backlog Counts `json:"backlog"`
+	// Unanswered is the part of Backlog that was in flight when the drain
+	// ended: the receiver may have accepted it.
+	Unanswered Counts `json:"unanswered"`
 	// Refusals counts the retryable refusals (each attempt).
 	Refusals int64 `json:"refusals"`
 	// Elapsed is the load phase's length.
@@ -104,10 +111,10 @@ type Stats struct {
 }
 
 type driveState struct {
-	mu                    sync.Mutex
-	sent, failed, backlog Counts
-	refusals              int64
-	lastErr               string
+	mu                                sync.Mutex
+	sent, failed, backlog, unanswered Counts
+	refusals                          int64
+	lastErr                           string
 }
 
 func (st *driveState) record(to *Counts, c Counts, err error) {
@@ -130,6 +137,10 @@ func Drive(ctx context.Context, client ptraceotlp.GRPCClient, src Source, o Driv
 	if o.Drain <= 0 {
 		o.Drain = 5 * time.Second
 	}
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	clock := o.Clock
 	var st driveState
 	queue := make(chan Request, 1<<12)
 	// Workers stop taking new requests at drainEnd; an export in flight ends by then too.
@@ -143,15 +154,15 @@ func Drive(ctx context.Context, client ptraceotlp.GRPCClient, src Source, o Driv
 				if !ok {
 					return
 				}
-				st.export(sendCtx, client, r, o.Retry)
+				st.export(sendCtx, clock, client, r, o.Retry)
 			}
 		})
 	}
 
 	var offered Counts
-	start := time.Now()
+	start := clock.Now()
 	for {
-		elapsed := time.Since(start)
+		elapsed := clock.Since(start)
 		if elapsed >= o.Duration || ctx.Err() != nil {
 			break
 		}
@@ -165,27 +176,27 @@ func Drive(ctx context.Context, client ptraceotlp.GRPCClient, src Source, o Driv
 				st.record(&st.backlog, r.Counts, nil)
 			}
 		}
-		time.Sleep(time.Millisecond)
+		clock.Sleep(time.Millisecond)
 	}
-	elapsed := time.Since(start)
+	elapsed := clock.Since(start)
 	close(queue)
 
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
 	select {
 	case <-drained:
-	case <-time.After(o.Drain):
+	case <-clock.After(o.Drain):
 		stopSending()
 		<-drained
 	}
 	for r := range queue {
 		st.record(&st.backlog, r.Counts, nil)
 	}
-	return Stats{Offered: offered, Sent: st.sent, Failed: st.failed, Backlog: st.backlog,
+	return Stats{Offered: offered, Sent: st.sent, Failed: st.failed, Backlog: st.backlog, Unanswered: st.unanswered,
 		Refusals: st.refusals, Elapsed: elapsed, LastError: st.lastErr}
 }
 
-func (st *driveState) export(ctx context.Context, client ptraceotlp.GRPCClient, r Request, retry bool) {
+func (st *driveState) export(ctx context.Context, clock clockwork.Clock, client ptraceotlp.GRPCClient, r Request, retry bool) {
 	backoff := 50 * time.Millisecond
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -198,6 +209,7 @@ func (st *driveState) export(ctx context.Context, client ptraceotlp.GRPCClient, 
 		case ctx.Err() != nil:
 			// Stopped with no answer: the receiver may or may not have it.
 			st.record(&st.backlog, r.Counts, err)
+			st.record(&st.unanswered, r.Counts, nil)
 			return
 		}
 		code := status.Code(err)
@@ -213,7 +225,7 @@ func (st *driveState) export(ctx context.Context, client ptraceotlp.GRPCClient, 
 		case <-ctx.Done():
 			st.record(&st.backlog, r.Counts, nil)
 			return
-		case <-time.After(backoff):
+		case <-clock.After(backoff):
 		}
 		backoff = min(2*backoff, time.Second)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -47,6 +48,31 @@ func startReceiver(t *testing.T, r *receiver) ptraceotlp.GRPCClient {
 	return ptraceotlp.NewGRPCClient(conn)
 }
 
+// driveOnFakeClock runs Drive with o on a fake clock, advancing it 1 ms at a time while anything waits on
+// it, until Drive returns: the load phase, retry backoffs and the drain take no wall-clock time and do not
+// depend on the machine's speed (o.Drain is fake time too).
+func driveOnFakeClock(t *testing.T, client ptraceotlp.GRPCClient, src Source, o DriveOptions) Stats {
+	t.Helper()
+	fc := clockwork.NewFakeClock()
+	o.Clock = fc
+	// The timeout only guards against a hang; no assertion depends on it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var st Stats
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer cancel() // wakes the loop below once Drive returned
+		st = Drive(context.Background(), client, src, o)
+	}()
+	for fc.BlockUntilContext(ctx, 1) == nil {
+		fc.Advance(time.Millisecond)
+	}
+	require.NotErrorIs(t, ctx.Err(), context.DeadlineExceeded, "Drive never returned")
+	<-done
+	return st
+}
+
 func smallConfig() Config {
 	cfg := DefaultConfig()
 	cfg.BatchSpans = 100
@@ -67,9 +93,12 @@ func TestDriveAccountsForEverySpan(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &receiver{refuseEvery: 3, code: tc.code}
 			client := startReceiver(t, r)
-			st := Drive(context.Background(), client, NewPool(smallConfig(), 16),
-				DriveOptions{Workers: 2, Rate: 20_000, Duration: 300 * time.Millisecond, Retry: tc.retry})
-			assert.Positive(t, st.Offered.Spans)
+			// A drain far longer than the retries need: everything offered gets an answer.
+			st := driveOnFakeClock(t, client, NewPool(smallConfig(), 16),
+				DriveOptions{Workers: 2, Rate: 20_000, Duration: 300 * time.Millisecond, Retry: tc.retry, Drain: time.Hour})
+			// 300 ms at 20k spans/s of the clock that paced it, in requests of ~100 spans.
+			assert.InDelta(t, 6000, st.Offered.Spans, 200, "offered spans")
+			assert.Equal(t, 300*time.Millisecond, st.Elapsed)
 			assert.Zero(t, st.Backlog.Spans, "backlog")
 			assert.Equal(t, r.spans.Load(), st.Sent.Spans, "sent = what the receiver accepted")
 			var all Counts
@@ -92,11 +121,13 @@ func TestDriveAccountsForEverySpan(t *testing.T) {
 func TestDriveBacklogWhenTheReceiverStalls(t *testing.T) {
 	r := &receiver{refuseEvery: 1, code: codes.Unavailable}
 	client := startReceiver(t, r)
-	st := Drive(context.Background(), client, NewPool(smallConfig(), 4),
+	st := driveOnFakeClock(t, client, NewPool(smallConfig(), 4),
 		DriveOptions{Workers: 1, Rate: 5_000, Duration: 100 * time.Millisecond, Retry: true, Drain: 200 * time.Millisecond})
+	assert.Positive(t, st.Offered.Spans)
 	assert.Zero(t, st.Sent.Spans)
 	assert.Equal(t, st.Offered, st.Backlog)
-	assert.Positive(t, st.Refusals)
+	// How many refusals come back before the (fake) drain ends depends on how fast the receiver answers.
+	assert.LessOrEqual(t, st.Refusals, r.requests.Load())
 }
 
 func TestFreshNeverRepeatsSpanIDs(t *testing.T) {

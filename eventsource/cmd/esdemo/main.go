@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,11 @@ type config struct {
 	out             string
 	drainTimeout    time.Duration
 	runtimeMetrics  bool
+	lagSource       string
+	teeEndpoint     string
+	teeLagSource    string
+	commands        int
+	replayAfterCmds int
 }
 
 func parseFlags(args []string) (config, error) {
@@ -72,12 +78,18 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxAttempts, "max-attempts", 3, "apply attempts before an event is dead-lettered")
 	fs.IntVar(&c.workers, "workers", 1, "event bus workers")
 	fs.DurationVar(&c.replayAfter, "replay-after", 0, "rebuild a projection (replay phase) this long after start; 0 = never")
+	fs.IntVar(&c.replayAfterCmds, "replay-after-commands", 0, "rebuild a projection once this many commands have run; 0 = never")
+	fs.IntVar(&c.commands, "commands", 0, "run exactly this many commands, then stop (0: run for -duration)")
 	fs.StringVar(&c.replayName, "replay-projection", "order_summary", "projection to rebuild with -replay-after")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed (workload and failures are reproducible)")
 	fs.StringVar(&c.out, "out", "-", `where to write the ground-truth JSON ("-" = stdout)`)
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "how long to wait at exit for projections to catch up")
 	fs.BoolVar(&c.runtimeMetrics, "runtime-metrics", false,
 		"also export the seed-000 metrics from the runtime over OTLP (off: the collector derives them; on, both count)")
+	fs.StringVar(&c.lagSource, "lag-source", lagReported,
+		`what apply spans carry for the collector's lag: "reported" (cqrs.projection.lag_ms and the event timestamp), "event_timestamp" (no lag_ms), "link" (neither: projectionlag must join the producer)`)
+	fs.StringVar(&c.teeEndpoint, "tee-endpoint", "", "a second OTLP gRPC endpoint receiving the same spans (empty: none)")
+	fs.StringVar(&c.teeLagSource, "tee-lag-source", lagReported, "-lag-source for -tee-endpoint")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -92,6 +104,10 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("ratios must be within [0, 1]")
 	case c.replayName != "order_summary" && c.replayName != "inventory_levels":
 		return c, errors.New("-replay-projection must be order_summary or inventory_levels")
+	case c.commands < 0 || c.replayAfterCmds < 0:
+		return c, errors.New("-commands and -replay-after-commands must be >= 0")
+	case lagDropped[c.lagSource] == nil || lagDropped[c.teeLagSource] == nil:
+		return c, fmt.Errorf("-lag-source and -tee-lag-source must be %s, %s or %s", lagReported, lagEventTimestamp, lagLink)
 	}
 	return c, nil
 }
@@ -127,24 +143,34 @@ func newTracerProvider(ctx context.Context, cfg config, rec *recorder) (*sdktrac
 		sdktrace.WithSpanProcessor(spanCounter{r: rec}),
 	}
 	if cfg.endpoint != "none" {
-		// The ground truth counts every span, so the exporter must outlast a collector that refuses load
-		// for a while (memory_limiter answers Unavailable): the SDK's 10 s default timeout would drop spans.
-		eopts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.endpoint),
-			otlptracegrpc.WithTimeout(2 * time.Minute),
-			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 100 * time.Millisecond,
-				MaxInterval: 5 * time.Second, MaxElapsedTime: 2 * time.Minute})}
-		if cfg.insecure {
-			eopts = append(eopts, otlptracegrpc.WithInsecure())
+		for _, e := range []struct{ endpoint, lagSource string }{{cfg.endpoint, cfg.lagSource}, {cfg.teeEndpoint, cfg.teeLagSource}} {
+			if e.endpoint == "" {
+				continue
+			}
+			exp, err := newExporter(ctx, e.endpoint, cfg.insecure)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, sdktrace.WithBatcher(withoutLag(exp, e.lagSource), sdktrace.WithBlocking(),
+				sdktrace.WithMaxQueueSize(16384), sdktrace.WithMaxExportBatchSize(1024),
+				sdktrace.WithBatchTimeout(200*time.Millisecond)))
 		}
-		exp, err := otlptracegrpc.New(ctx, eopts...)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, sdktrace.WithBatcher(exp, sdktrace.WithBlocking(),
-			sdktrace.WithMaxQueueSize(16384), sdktrace.WithMaxExportBatchSize(1024),
-			sdktrace.WithBatchTimeout(200*time.Millisecond)))
 	}
 	return sdktrace.NewTracerProvider(opts...), nil
+}
+
+// newExporter is an OTLP gRPC trace exporter. The ground truth counts every span, so it must outlast a
+// collector that refuses load for a while (memory_limiter answers Unavailable): the SDK's 10 s default
+// timeout would drop spans.
+func newExporter(ctx context.Context, endpoint string, insecure bool) (sdktrace.SpanExporter, error) {
+	eopts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(endpoint),
+		otlptracegrpc.WithTimeout(2 * time.Minute),
+		otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 100 * time.Millisecond,
+			MaxInterval: 5 * time.Second, MaxElapsedTime: 2 * time.Minute})}
+	if insecure {
+		eopts = append(eopts, otlptracegrpc.WithInsecure())
+	}
+	return otlptracegrpc.New(ctx, eopts...)
 }
 
 func newMeterProvider(ctx context.Context, cfg config) (*sdkmetric.MeterProvider, error) {
@@ -238,7 +264,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	queries.Register("ListOrders", h.listOrders)
 
 	log.InfoContext(ctx, "esdemo starting", "endpoint", cfg.endpoint, "rate", cfg.rate, "duration", cfg.duration)
+	// -commands bounds the load by count instead of time, so a test's workload does not depend on the clock.
 	loadCtx, cancelLoad := context.WithTimeout(ctx, cfg.duration)
+	if cfg.commands > 0 {
+		loadCtx, cancelLoad = context.WithCancel(ctx)
+	}
 	defer cancelLoad()
 
 	var (
@@ -262,11 +292,21 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return id, true
 	}
 
+	var replays atomic.Int32
+	rebuild := func() {
+		n, err := runners[cfg.replayName].Rebuild(context.WithoutCancel(loadCtx))
+		log.InfoContext(ctx, "projection rebuilt", "projection", cfg.replayName, "events", n, "err", err)
+		replays.Add(1)
+	}
+
 	// Commands, on one goroutine: the workload stays reproducible per seed.
 	wg.Go(func() {
+		if cfg.commands > 0 {
+			defer cancelLoad()
+		}
 		tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.rate))
 		defer tick.Stop()
-		for {
+		for dispatched := 1; cfg.commands == 0 || dispatched <= cfg.commands; dispatched++ {
 			select {
 			case <-loadCtx.Done():
 				return
@@ -286,7 +326,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			}
 			// Commands run to completion even when the load window closes.
 			events, err := commands.Dispatch(context.WithoutCancel(loadCtx), cmd)
-			rec.command(cmd.CommandType(), time.Now(), events, err)
+			rec.command(cmd.CommandType(), events, err)
 			if po, ok := cmd.(placeOrder); ok && err == nil {
 				placedM.Lock()
 				placed = append(placed, po.OrderID)
@@ -294,6 +334,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			}
 			if err != nil && !fail {
 				log.WarnContext(ctx, "command failed", "type", cmd.CommandType(), "err", err)
+			}
+			if dispatched == cfg.replayAfterCmds {
+				wg.Go(rebuild)
 			}
 		}
 	})
@@ -323,7 +366,6 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		})
 	}
 
-	replays := 0
 	if cfg.replayAfter > 0 {
 		wg.Go(func() {
 			t := time.NewTimer(cfg.replayAfter)
@@ -333,9 +375,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 				return
 			case <-t.C:
 			}
-			n, err := runners[cfg.replayName].Rebuild(context.WithoutCancel(loadCtx))
-			log.InfoContext(ctx, "projection rebuilt", "projection", cfg.replayName, "events", n, "err", err)
-			replays++
+			rebuild()
 		})
 	}
 
@@ -357,7 +397,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer rec.mu.Unlock()
 	gt := &rec.gt
 	gt.DurationMs = float64(time.Since(start)) / float64(time.Millisecond)
-	gt.Replays = replays
+	gt.Replays = int(replays.Load())
 	gt.HeadPosition, _ = store.HeadPosition(context.Background())
 	for name, r := range runners {
 		if gt.Projections[name] == nil {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource"
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
@@ -54,6 +56,12 @@ type phaseTruth struct {
 	ByEventType    map[string]int64  `json:"by_event_type"`
 	LagMs          *stats            `json:"lag_ms"`
 	LagByEventType map[string]*stats `json:"lag_ms_by_event_type"`
+	// LagBySource is the lag projectionlag must compute from each source when the span does not report
+	// it (-lag-source), by source and event type. The demo works it out from its own clock readings at
+	// apply time, not from any span attribute: event_timestamp is the apply's start − the event's
+	// creation time (to the ms, as the span carries it), link is the apply's start − the end of the
+	// append span the apply links to.
+	LagBySource map[string]map[string]*stats `json:"lag_ms_by_source"`
 }
 
 type stats struct {
@@ -85,6 +93,13 @@ type recorder struct {
 	pending map[string]*join
 	// appliers says how many projections handle an event type.
 	appliers func(eventType string) int
+	// commandEnds holds the end of the command span that just ended, by trace: Dispatch runs one command
+	// at a time, and command() reads it right after. It is the span's own end, so the consistency delay
+	// is exact.
+	commandEnds map[trace.TraceID]time.Time
+	// appendEnds holds every append span's end by span id, for the link lag of live and replayed
+	// applies (a few MB for a 10-minute soak).
+	appendEnds map[trace.SpanID]time.Time
 }
 
 type join struct {
@@ -120,7 +135,10 @@ func (r *recorder) settle(id string, j *join) {
 			if m[a.projection] == nil {
 				m[a.projection] = &stats{}
 			}
-			m[a.projection].add(float64(a.end.Sub(j.cmdEnd)) / float64(time.Millisecond))
+			// The bus may apply an event before the command span has ended (the command is still
+			// returning): that delay is negative, and counts as 0, as projectionlag's default
+			// negative_lag (clamp) reports it.
+			m[a.projection].add(max(0, wallMs(a.end, j.cmdEnd)))
 		}
 		j.applies = j.applies[:0]
 	}
@@ -130,17 +148,18 @@ func (r *recorder) settle(id string, j *join) {
 }
 
 func newRecorder(service string, appliers func(string) int) *recorder {
-	return &recorder{pending: map[string]*join{}, appliers: appliers, gt: groundTruth{
-		ServiceName:      service,
-		Commands:         map[string]map[string]int64{},
-		EventsProduced:   eventsProduced{ByCommandType: map[string]int64{}, ByEventType: map[string]int64{}},
-		Queries:          map[string]map[string]int64{},
-		QueryResults:     map[string]*stats{},
-		Projections:      map[string]*projectionTruth{},
-		Lag:              map[string]*stats{semconv.PhaseLive: {}, semconv.PhaseReplay: {}},
-		Spans:            map[string]int64{},
-		ConsistencyDelay: map[string]map[string]*stats{},
-	}}
+	return &recorder{pending: map[string]*join{}, appliers: appliers,
+		commandEnds: map[trace.TraceID]time.Time{}, appendEnds: map[trace.SpanID]time.Time{}, gt: groundTruth{
+			ServiceName:      service,
+			Commands:         map[string]map[string]int64{},
+			EventsProduced:   eventsProduced{ByCommandType: map[string]int64{}, ByEventType: map[string]int64{}},
+			Queries:          map[string]map[string]int64{},
+			QueryResults:     map[string]*stats{},
+			Projections:      map[string]*projectionTruth{},
+			Lag:              map[string]*stats{semconv.PhaseLive: {}, semconv.PhaseReplay: {}},
+			Spans:            map[string]int64{},
+			ConsistencyDelay: map[string]map[string]*stats{},
+		}}
 }
 
 func status(err error) string {
@@ -157,9 +176,14 @@ func inc(m map[string]map[string]int64, k1, k2 string) {
 	m[k1][k2]++
 }
 
-func (r *recorder) command(typ string, end time.Time, events []eventsource.Event, err error) {
+func (r *recorder) command(typ string, events []eventsource.Event, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var end time.Time
+	if len(events) > 0 {
+		end = r.commandEnds[events[0].TraceContext().TraceID()]
+	}
+	clear(r.commandEnds)
 	inc(r.gt.Commands, typ, status(err))
 	r.gt.CommandsTotal++
 	if err != nil {
@@ -170,7 +194,8 @@ func (r *recorder) command(typ string, end time.Time, events []eventsource.Event
 	for _, e := range events {
 		r.gt.EventsProduced.ByEventType[e.Type]++
 		j := r.joinFor(e)
-		j.cmdType, j.cmdEnd, j.hasCmd = typ, end, true
+		// No command span end (not sampled, say): no delay for its events rather than a wrong one.
+		j.cmdType, j.cmdEnd, j.hasCmd = typ, end, !end.IsZero()
 		r.settle(e.ID, j)
 	}
 }
@@ -198,13 +223,17 @@ func (r *recorder) apply(a eventsource.ApplyResult) {
 	}
 	ph := pt.Phases[a.Phase]
 	if ph == nil {
-		ph = &phaseTruth{ByEventType: map[string]int64{}, LagMs: &stats{}, LagByEventType: map[string]*stats{}}
+		ph = &phaseTruth{ByEventType: map[string]int64{}, LagMs: &stats{}, LagByEventType: map[string]*stats{},
+			LagBySource: map[string]map[string]*stats{lagEventTimestamp: {}, lagLink: {}}}
 		pt.Phases[a.Phase] = ph
 	}
-	if ph.LagByEventType[a.Event.Type] == nil {
-		ph.LagByEventType[a.Event.Type] = &stats{}
+	addTo(ph.LagByEventType, a.Event.Type, a.LagMs)
+	// The span carries the event time in whole ms, and projectionlag subtracts that from the span start.
+	eventMs := time.UnixMilli(a.Event.Timestamp.UnixMilli())
+	addTo(ph.LagBySource[lagEventTimestamp], a.Event.Type, wallMs(a.Start, eventMs))
+	if end, ok := r.appendEnds[a.Event.TraceContext().SpanID()]; ok {
+		addTo(ph.LagBySource[lagLink], a.Event.Type, wallMs(a.Start, end))
 	}
-	ph.LagByEventType[a.Event.Type].add(a.LagMs)
 	j := r.joinFor(a.Event)
 	j.left--
 	if a.Phase == semconv.PhaseLive {
@@ -226,16 +255,37 @@ func (r *recorder) apply(a eventsource.ApplyResult) {
 	r.gt.Lag[a.Phase].add(a.LagMs)
 }
 
+func addTo(m map[string]*stats, key string, v float64) {
+	if m[key] == nil {
+		m[key] = &stats{}
+	}
+	m[key].add(v)
+}
+
+// wallMs is a − b in ms on the wall clock, as the spans carry them: time.Time.Sub would use the monotonic
+// readings, which drift from the wall clock by µs over a run.
+func wallMs(a, b time.Time) float64 { return ms(a.Round(0).Sub(b.Round(0))) }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 // spanCounter is a SpanProcessor counting ended spans by name, so the ground
-// truth also says how many spans the SDK handed to the exporter.
+// truth also says how many spans the SDK handed to the exporter. It also
+// notes when command and append spans ended, for the consistency delay and
+// the link lag.
 type spanCounter struct{ r *recorder }
 
 func (spanCounter) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 func (c spanCounter) OnEnd(s sdktrace.ReadOnlySpan) {
 	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
 	c.r.gt.Spans[s.Name()]++
 	c.r.gt.SpansTotal++
-	c.r.mu.Unlock()
+	switch {
+	case strings.HasPrefix(s.Name(), semconv.SpanPrefixCommand):
+		c.r.commandEnds[s.SpanContext().TraceID()] = s.EndTime()
+	case semconv.IsAppend(s.Name()):
+		c.r.appendEnds[s.SpanContext().SpanID()] = s.EndTime()
+	}
 }
 func (spanCounter) Shutdown(context.Context) error   { return nil }
 func (spanCounter) ForceFlush(context.Context) error { return nil }
