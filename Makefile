@@ -6,46 +6,72 @@ BIN        := bin/otelcol-es
 RACE_BIN   := bin/otelcol-es-race
 DEMO_BIN   := bin/esdemo
 LOAD_BIN   := bin/esload
+VIEW_BIN   := bin/esview
+# The release: dist.version of builder-config.yaml (ocb writes it into main.go as a literal, out of -X's
+# reach, so it is read here too) and the git commit, for `otelcol-es --version` and the image's labels.
+VERSION    := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+COMMIT     := $(or $(COMMIT),$(shell git describe --always --dirty --abbrev=12 --match='v[0-9]*' 2>/dev/null),unknown)
+VERSION_LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+IMAGE      ?= localhost/otelcol-es:$(VERSION)
 COMPONENTS := processor/cqrsside processor/projectionlag connector/spanmetrics-es
-# Modules with their own go.mod, tested separately.
-MODULES    := . eventsource eventsource/sqlitestore reliability
+# Modules with their own go.mod, tested separately (deploy: the manifests' and rules' tests, with k8s.io/api).
+MODULES    := . eventsource eventsource/sqlitestore reliability deploy
 # `make test` also covers the benchmark module and the distribution (its default-config hook).
 TEST_MODULES := $(MODULES) bench cmd/otelcol-es
 GOTESTFLAGS ?= -race -count=1
 export OTELCOL_ES_BIN := $(CURDIR)/$(BIN)
 export OTELCOL_ES_DEMO_BIN := $(CURDIR)/$(DEMO_BIN)
 export OTELCOL_ES_LOAD_BIN := $(CURDIR)/$(LOAD_BIN)
+export OTELCOL_ES_VIEW_BIN := $(CURDIR)/$(VIEW_BIN)
+export OTELCOL_ES_IMAGE := $(IMAGE)
 
-.PHONY: all build build-race demo load run test deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
+.PHONY: all build build-race demo load view image run test deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
 
 all: build
 
-# The distribution, from the ocb output in cmd/otelcol-es (see builder-config.yaml).
+# The distribution, from the ocb output in cmd/otelcol-es (see builder-config.yaml): static (CGO_ENABLED=0,
+# so the FROM scratch image runs it), stripped, with the version and commit. No -trimpath, and `lint` vets
+# with CGO_ENABLED=0 too: both then share every compiled package, and a cold CI compiles the tree once for
+# them (and once more for -race).
 build:
-	cd cmd/otelcol-es && $(GO) build -trimpath -o ../../$(BIN) .
+	cd cmd/otelcol-es && CGO_ENABLED=0 $(GO) build -ldflags '-s -w $(VERSION_LDFLAGS)' -o ../../$(BIN) .
 
 # The same distribution with the race detector, for the end-to-end and reliability tests (`make test`).
 # No -trimpath: `go test -race` compiles without it, and so shares every package compiled here.
 build-race:
-	cd cmd/otelcol-es && $(GO) build -race -o ../../$(RACE_BIN) .
+	cd cmd/otelcol-es && $(GO) build -race -ldflags '$(VERSION_LDFLAGS)' -o ../../$(RACE_BIN) .
 
 demo:
 	cd eventsource && $(GO) build -o ../$(DEMO_BIN) ./cmd/esdemo
+
+# esview: the live table `make run` shows, from the collector's /metrics.
+view:
+	$(GO) build -o $(VIEW_BIN) ./cmd/esview
+
+# The container image (Dockerfile: FROM scratch, the static binary, CA certificates, a non-root user), built
+# with buildah (Debian: apt-get install -y buildah; root) from a staging context holding only what it copies.
+image: build
+	rm -rf bin/image && mkdir -p bin/image
+	cp $(BIN) bin/image/otelcol-es
+	cp /etc/ssl/certs/ca-certificates.crt bin/image/
+	buildah build --quiet --layers=false -f Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	  -t $(IMAGE) bin/image
 
 # esload: a CQRS span stream at a fixed rate into an OTLP/gRPC endpoint, with the totals it sent (JSON).
 load:
 	$(GO) build -o $(LOAD_BIN) ./cmd/esload
 
-# Starts otelcol-es on its embedded default config (config/default.yaml) and the demo workload against it.
+# Starts otelcol-es on its embedded default config (config/default.yaml), the demo workload against it and
+# the live view (bin/esview); `make run DEBUG=1` shows the debug exporter instead (scripts/run.sh).
 # Metrics: http://127.0.0.1:8889/metrics . Ctrl-C stops both.
-run: build demo
+run: build demo view
 	./scripts/run.sh
 
 # Every test, with the race detector. The end-to-end and reliability tests run the collector's -race build
 # (a data race it reports fails the test) and the binaries built once by `demo` and `load`; the overload
 # test bounds RSS, so it runs the normal build (the reliability suite includes a 60 s soak; `make soak` runs
 # it for 10 minutes on the normal build).
-test: build build-race demo load
+test: build build-race demo load view
 	@for m in $(TEST_MODULES); do echo "== go test $$m"; (cd $$m && OTELCOL_ES_BIN=$(CURDIR)/$(RACE_BIN) OTELCOL_ES_RELEASE_BIN=$(CURDIR)/$(BIN) \
 	  $(GO) test $(GOTESTFLAGS) -timeout 30m ./...) || exit 1; done
 
@@ -83,7 +109,7 @@ fuzz-ci:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	@for m in $(MODULES) bench cmd/otelcol-es; do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@for m in $(MODULES) bench cmd/otelcol-es; do (cd $$m && CGO_ENABLED=0 $(GO) vet ./...) || exit 1; done
 
 # Regenerates component metadata (mdatagen) and the distribution's sources (ocb) without compiling.
 generate:

@@ -31,11 +31,19 @@ func PrometheusBinary(t testing.TB) string {
 // extraFlags are passed through (e.g. --web.enable-remote-write-receiver).
 func StartPrometheus(t testing.TB, bin string, targets []string, extraFlags ...string) string {
 	t.Helper()
+	return StartPrometheusWithRules(t, bin, targets, nil, extraFlags...)
+}
+
+// StartPrometheusWithRules is StartPrometheus evaluating the given rule files (absolute paths) every second.
+func StartPrometheusWithRules(t testing.TB, bin string, targets, ruleFiles []string, extraFlags ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	tj, err := json.Marshal(targets)
 	require.NoError(t, err)
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"+
-		"  - job_name: otelcol-es\n    static_configs:\n      - targets: %s\n", tj)
+	rj, err := json.Marshal(ruleFiles)
+	require.NoError(t, err)
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: %s\nscrape_configs:\n"+
+		"  - job_name: otelcol-es\n    static_configs:\n      - targets: %s\n", rj, tj)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	addr := FreeAddr(t)

@@ -1,0 +1,250 @@
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	tb "github.com/otelcol-es/otelcol-es/internal/testbed"
+)
+
+// The image's user, as the Dockerfile sets it and the Kubernetes manifests run it.
+const imageUser = "10001:10001"
+
+// TestImage builds the container image with `make image` (buildah, FROM scratch), checks its configuration,
+// and runs its root filesystem (buildah mount) with chroot as the image's user, with the image's environment
+// only: the collector starts on its embedded default config, listens on 0.0.0.0 as the image says, answers
+// health checks, takes OTLP and serves the CQRS metrics. Containers can't be run with podman on these
+// machines; buildah and chroot need root (CI runs as root). OTELCOL_ES_SKIP_IMAGE_TEST=1 skips it elsewhere.
+func TestImage(t *testing.T) {
+	if os.Getenv("OTELCOL_ES_SKIP_IMAGE_TEST") == "1" {
+		t.Skip("OTELCOL_ES_SKIP_IMAGE_TEST=1")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("building and running the image needs root (buildah, chroot); set OTELCOL_ES_SKIP_IMAGE_TEST=1 to skip")
+	}
+	if _, err := exec.LookPath("buildah"); err != nil {
+		t.Fatal("this test needs buildah: `apt-get install -y buildah` (Debian); .ci/run installs it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root := tb.RepoRoot()
+	version := distVersion(t)
+	image := os.Getenv("OTELCOL_ES_IMAGE")
+	if image == "" {
+		image = "localhost/otelcol-es:" + version
+	}
+
+	build := exec.CommandContext(ctx, "make", "-C", root, "--no-print-directory", "image", "IMAGE="+image)
+	build.Env = withoutEnv(os.Environ(), "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "make image:\n%s", out)
+
+	out, err = exec.CommandContext(ctx, "buildah", "inspect", "--type", "image", image).Output()
+	require.NoError(t, err)
+	var inspect struct {
+		OCIv1 struct {
+			OS           string `json:"os"`
+			Architecture string `json:"architecture"`
+			Config       struct {
+				User         string              `json:"User"`
+				Env          []string            `json:"Env"`
+				Entrypoint   []string            `json:"Entrypoint"`
+				Cmd          []string            `json:"Cmd"`
+				ExposedPorts map[string]struct{} `json:"ExposedPorts"`
+				Labels       map[string]string   `json:"Labels"`
+			} `json:"config"`
+		} `json:"OCIv1"`
+	}
+	require.NoError(t, json.Unmarshal(out, &inspect))
+	cfg := inspect.OCIv1.Config
+	assert.Equal(t, "linux", inspect.OCIv1.OS)
+	assert.Equal(t, imageUser, cfg.User, "a non-root user")
+	assert.Equal(t, []string{"/otelcol-es"}, cfg.Entrypoint)
+	assert.Empty(t, cfg.Cmd, "no arguments: the embedded default config")
+	for _, p := range []string{"4317/tcp", "4318/tcp", "8889/tcp", "8888/tcp", "13133/tcp"} {
+		assert.Contains(t, cfg.ExposedPorts, p)
+	}
+	assert.Equal(t, version, cfg.Labels["org.opencontainers.image.version"])
+	assert.Equal(t, "Apache-2.0", cfg.Labels["org.opencontainers.image.licenses"])
+	commit := cfg.Labels["org.opencontainers.image.revision"]
+	assert.Regexp(t, `^([0-9a-f]{12}(-dirty)?|unknown)$`, commit, "the commit label (unknown without git)")
+	env := map[string]string{}
+	for _, kv := range cfg.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for _, k := range []string{"OTELCOL_ES_OTLP_GRPC", "OTELCOL_ES_OTLP_HTTP", "OTELCOL_ES_PROMETHEUS", "OTELCOL_ES_HEALTH"} {
+		assert.Truef(t, strings.HasPrefix(env[k], "0.0.0.0:"), "the image sets %s=0.0.0.0:<port>, got %q", k, env[k])
+	}
+	assert.Equal(t, "0.0.0.0", env["OTELCOL_ES_TELEMETRY_HOST"])
+
+	// The image's root filesystem, as a container runtime would unpack it.
+	ctr, err := exec.CommandContext(ctx, "buildah", "from", "--pull=never", image).Output()
+	require.NoError(t, err)
+	name := strings.TrimSpace(string(ctr))
+	t.Cleanup(func() { _ = exec.Command("buildah", "rm", name).Run() })
+	mnt, err := exec.CommandContext(ctx, "buildah", "mount", name).Output()
+	require.NoError(t, err)
+	rootfs := strings.TrimSpace(string(mnt))
+	t.Cleanup(func() { _ = exec.Command("buildah", "umount", name).Run() })
+
+	var files []string
+	require.NoError(t, filepath.Walk(rootfs, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			rel, _ := filepath.Rel(rootfs, p)
+			files = append(files, rel)
+		}
+		return err
+	}))
+	assert.ElementsMatch(t, []string{"otelcol-es", "etc/ssl/certs/ca-certificates.crt"}, files, "FROM scratch: the binary and the CA bundle only")
+	bin, err := elf.Open(filepath.Join(rootfs, "otelcol-es"))
+	require.NoError(t, err)
+	for _, p := range bin.Progs {
+		assert.NotEqual(t, elf.PT_INTERP, p.Type, "the binary asks for a dynamic loader: build it with CGO_ENABLED=0")
+	}
+	bin.Close()
+	pem, err := os.ReadFile(filepath.Join(rootfs, "etc/ssl/certs/ca-certificates.crt"))
+	require.NoError(t, err)
+	assert.True(t, x509.NewCertPool().AppendCertsFromPEM(pem), "the CA bundle holds no certificate")
+
+	// A container runtime gives the process /proc and /sys (memory_limiter reads its cgroup's limit there).
+	for _, d := range []string{"proc", "sys"} {
+		mountInto(t, "/"+d, filepath.Join(rootfs, d))
+	}
+
+	// chroot as the image's user, with the image's environment and nothing else (ports moved to free ones,
+	// the hosts left as the image sets them).
+	runEnv := []string{}
+	ports := map[string]string{}
+	for _, kv := range cfg.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		if host, _, err := net.SplitHostPort(v); err == nil && strings.HasPrefix(k, "OTELCOL_ES_") {
+			ports[k] = tb.Port(tb.FreeAddr(t))
+			v = net.JoinHostPort(host, ports[k])
+		}
+		runEnv = append(runEnv, k+"="+v)
+	}
+	ports["OTELCOL_ES_TELEMETRY_PORT"] = tb.Port(tb.FreeAddr(t))
+	runEnv = append(runEnv, "OTELCOL_ES_TELEMETRY_PORT="+ports["OTELCOL_ES_TELEMETRY_PORT"])
+
+	ver := exec.CommandContext(ctx, "chroot", "--userspec="+imageUser, rootfs, cfg.Entrypoint[0], "--version")
+	ver.Env = runEnv
+	out, err = ver.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, fmt.Sprintf("otelcol-es version %s (commit %s)\n", version, commit), string(out))
+
+	col := exec.Command("chroot", append([]string{"--userspec=" + imageUser, rootfs}, cfg.Entrypoint...)...)
+	col.Env = runEnv
+	colOut := &tb.SyncBuffer{}
+	col.Stdout, col.Stderr = colOut, colOut
+	require.NoError(t, col.Start())
+	t.Cleanup(func() {
+		_ = col.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = col.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = col.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("otelcol-es (image) output:\n%s", colOut.String())
+		}
+	})
+
+	health := "http://127.0.0.1:" + ports["OTELCOL_ES_HEALTH"] + "/"
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(health)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 200*time.Millisecond, "health_check never answered 200 at %s", health)
+
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", col.Process.Pid))
+	require.NoError(t, err)
+	uid := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindSubmatch(status)
+	require.NotNil(t, uid)
+	assert.Equal(t, strings.Split(imageUser, ":")[0], string(uid[1]), "the collector runs as the image's user")
+	for _, k := range []string{"OTELCOL_ES_OTLP_GRPC", "OTELCOL_ES_PROMETHEUS", "OTELCOL_ES_HEALTH"} {
+		assert.Truef(t, listensOnAll(t, col.Process.Pid, ports[k]), "%s: port %s is not bound to 0.0.0.0", k, ports[k])
+	}
+
+	c := &tb.Collector{GRPC: "127.0.0.1:" + ports["OTELCOL_ES_OTLP_GRPC"]}
+	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "seed000-traces.json")))
+	tb.WaitForValue(ctx, t, "http://127.0.0.1:"+ports["OTELCOL_ES_PROMETHEUS"]+"/metrics", 90*time.Second, "cqrs_command_total",
+		map[string]string{"command_type": "PlaceOrder", "command_status": "success"}, 2)
+	tel, err := tb.Scrape(ctx, "http://127.0.0.1:"+ports["OTELCOL_ES_TELEMETRY_PORT"]+"/metrics")
+	require.NoError(t, err)
+	assert.True(t, tel.Has("otelcol_receiver_accepted_spans"), "the collector's own metrics")
+}
+
+// listensOnAll reports whether the process has a TCP socket listening on all addresses at port: 0.0.0.0 in
+// /proc/<pid>/net/tcp, or [::] in tcp6 (Go listens dual-stack on "0.0.0.0:port" where IPv6 is up).
+func listensOnAll(t *testing.T, pid int, port string) bool {
+	t.Helper()
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	for file, any := range map[string]string{"tcp": "00000000", "tcp6": strings.Repeat("0", 32)} {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, file))
+		if err != nil {
+			continue
+		}
+		want := fmt.Sprintf("%s:%04X", any, p)
+		for _, line := range strings.Split(string(raw), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 3 && f[1] == want && f[3] == "0A" { // 0A: LISTEN
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mountInto bind-mounts src read-only onto dst (created) until the test ends.
+func mountInto(t *testing.T, src, dst string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dst, 0o755))
+	for _, args := range [][]string{{"--bind", src, dst}, {"-o", "remount,bind,ro", dst}} {
+		out, err := exec.Command("mount", args...).CombinedOutput()
+		require.NoError(t, err, "mount %v: %s", args, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "--lazy", dst).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dst, err, out)
+		}
+	})
+}
+
+func withoutEnv(env []string, names ...string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		keep := true
+		for _, n := range names {
+			keep = keep && k != n
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
