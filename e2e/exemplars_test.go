@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -238,31 +236,15 @@ type promExemplar struct {
 
 // queryExemplars calls Prometheus's /api/v1/query_exemplars and returns every exemplar of every series.
 func queryExemplars(ctx context.Context, base, promql string, start, end time.Time) ([]promExemplar, error) {
-	q := url.Values{"query": {promql}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix(), 10)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query_exemplars?"+q.Encode(), nil)
-	if err != nil {
+	var data []struct {
+		Exemplars []promExemplar `json:"exemplars"`
+	}
+	params := url.Values{"query": {promql}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix(), 10)}}
+	if err := tb.API(ctx, base, "/api/v1/query_exemplars", params, &data); err != nil {
 		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var res struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   []struct {
-			Exemplars []promExemplar `json:"exemplars"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return nil, err
-	}
-	if res.Status != "success" {
-		return nil, fmt.Errorf("prometheus: %s", res.Error)
 	}
 	var out []promExemplar
-	for _, s := range res.Data {
+	for _, s := range data {
 		out = append(out, s.Exemplars...)
 	}
 	return out, nil

@@ -16,6 +16,7 @@ package eventsourcepy // import "github.com/otelcol-es/otelcol-es/internal/event
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -56,7 +57,6 @@ type Span struct {
 	RemoteParent bool
 	Start, End   time.Time
 	Attrs        map[string]any
-	Error        bool
 }
 
 // ID derives a stable span id from a readable name.
@@ -121,9 +121,6 @@ func Traces(spans ...Span) ptrace.Traces {
 		if err := span.Attributes().FromRaw(s.Attrs); err != nil {
 			panic(err)
 		}
-		if s.Error {
-			span.Status().SetCode(ptrace.StatusCodeError)
-		}
 	}
 	return td
 }
@@ -145,33 +142,23 @@ func (w Write) Spans() (spans []Span, save Span) {
 	tr := TraceID(w.Trace)
 	at := func(ms int) time.Time { return w.Start.Add(time.Duration(ms) * time.Millisecond) }
 	agg := map[string]any{semconv.AttrESAggregateID: w.AggregateID, semconv.AttrESAggregateType: "Order"}
-	with := func(extra map[string]any) map[string]any {
-		m := map[string]any{}
-		for k, v := range agg {
-			m[k] = v
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
-	}
 	root := Span{Service: w.Service, Scope: ScopeWeb, Name: "POST /orders", Kind: ptrace.SpanKindServer,
 		Trace: tr, ID: ID(w.Trace + "/http"), Start: at(0), End: at(40),
 		Attrs: map[string]any{"http.request.method": "POST", "http.route": "/orders"}}
 	load := Span{Service: w.Service, Scope: ScopeRepository, Name: semconv.SpanRepositoryLoad,
 		Trace: tr, ID: ID(w.Trace + "/load"), Parent: root.ID, Start: at(1), End: at(6),
-		Attrs: with(map[string]any{semconv.AttrESVersion: int64(3), "snapshot.used": true, "snapshot.version": int64(2), "events.replayed": int64(1)})}
+		Attrs: union(agg, map[string]any{semconv.AttrESVersion: int64(3), "snapshot.used": true, "snapshot.version": int64(2), "events.replayed": int64(1)})}
 	snap := Span{Service: w.Service, Scope: ScopeSnapshots, Name: semconv.SpanSnapshotGet,
-		Trace: tr, ID: ID(w.Trace + "/snapshot"), Parent: load.ID, Start: at(2), End: at(3), Attrs: with(nil)}
+		Trace: tr, ID: ID(w.Trace + "/snapshot"), Parent: load.ID, Start: at(2), End: at(3), Attrs: union(agg)}
 	save = Span{Service: w.Service, Scope: ScopeRepository, Name: semconv.SpanRepositorySave,
 		Trace: tr, ID: ID(w.Trace + "/save"), Parent: root.ID, Start: at(10), End: at(30),
-		Attrs: with(map[string]any{semconv.AttrESEventCount: int64(1), semconv.AttrESVersion: int64(3), "new_version": int64(4), "save.success": true})}
+		Attrs: union(agg, map[string]any{semconv.AttrESEventCount: int64(1), semconv.AttrESVersion: int64(3), "new_version": int64(4), "save.success": true})}
 	outbox := Span{Service: w.Service, Scope: ScopeOutbox, Name: semconv.SpanOutboxAdd,
 		Trace: tr, ID: ID(w.Trace + "/outbox"), Parent: save.ID, Start: at(12), End: at(14),
-		Attrs: with(map[string]any{semconv.AttrESEventID: w.EventID, semconv.AttrESEventType: w.EventType, semconv.AttrDBSystem: "postgresql"})}
+		Attrs: union(agg, map[string]any{semconv.AttrESEventID: w.EventID, semconv.AttrESEventType: w.EventType, semconv.AttrDBSystem: "postgresql"})}
 	publish := Span{Service: w.Service, Scope: ScopeKafka, Name: semconv.SpanPrefixBusPublishTyped + w.EventType,
 		Kind: ptrace.SpanKindProducer, Trace: tr, ID: ID(w.Trace + "/publish"), Parent: save.ID, Start: at(15), End: at(25),
-		Attrs: with(map[string]any{
+		Attrs: union(agg, map[string]any{
 			semconv.AttrMessagingSystem: "kafka", semconv.AttrMessagingDestination: w.Topic, "messaging.destination_kind": "topic",
 			semconv.AttrMessagingOperation: "publish", semconv.AttrESEventType: w.EventType, semconv.AttrESEventID: w.EventID,
 			"messaging.kafka.partition": int64(0), "messaging.kafka.offset": int64(41),
@@ -200,40 +187,30 @@ func (l LiveApply) Spans() (spans []Span, apply Span) {
 	tr := l.Parent.Trace
 	at := func(ms int) time.Time { return l.Start.Add(time.Duration(ms) * time.Millisecond) }
 	ev := map[string]any{semconv.AttrESEventID: l.EventID, semconv.AttrESEventType: l.EventType}
-	with := func(extra map[string]any) map[string]any {
-		m := map[string]any{}
-		for k, v := range ev {
-			m[k] = v
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
-	}
 	consume := Span{Service: l.Service, Scope: ScopeKafka, Name: semconv.SpanPrefixBusConsumeTyped + l.EventType,
 		Kind: ptrace.SpanKindConsumer, Trace: tr, ID: ID(l.Trace + "/consume"), Parent: l.Parent.ID, RemoteParent: true,
-		Start: at(0), End: at(30), Attrs: with(map[string]any{
+		Start: at(0), End: at(30), Attrs: union(ev, map[string]any{
 			semconv.AttrMessagingSystem: "kafka", "messaging.source": l.Topic, "messaging.source_kind": "topic",
 			semconv.AttrMessagingOperation: "receive", "messaging.kafka.partition": int64(0), "messaging.kafka.offset": int64(41),
 			"messaging.kafka.consumer_group": l.Service, semconv.AttrESAggregateID: "order-1", semconv.AttrESAggregateType: "Order",
 		})}
 	dispatch := Span{Service: l.Service, Scope: ScopeKafka, Name: semconv.SpanPrefixBusDispatchTyped + "_LiveEventHandler",
 		Trace: tr, ID: ID(l.Trace + "/dispatch"), Parent: consume.ID, Start: at(1), End: at(29),
-		Attrs: with(map[string]any{semconv.AttrESHandlerName: "_LiveEventHandler"})}
+		Attrs: union(ev, map[string]any{semconv.AttrESHandlerName: "_LiveEventHandler"})}
 	apply = Span{Service: l.Service, Scope: ScopeLive, Name: semconv.SpanLiveRunnerProcessEvent,
 		Trace: tr, ID: ID(l.Trace + "/process_event"), Parent: dispatch.ID, Start: at(2), End: at(27),
-		Attrs: with(map[string]any{semconv.AttrESSubscriptionName: l.Subscription, semconv.AttrESPosition: Position(l.DB, l.Position)})}
+		Attrs: union(ev, map[string]any{semconv.AttrESSubscriptionName: l.Subscription, semconv.AttrESPosition: Position(l.DB, l.Position)})}
 	handle := Span{Service: l.Service, Scope: ScopeProjections, Name: semconv.SpanProjectionHandle,
 		Trace: tr, ID: ID(l.Trace + "/handle"), Parent: apply.ID, Start: at(3), End: at(20),
-		Attrs: with(map[string]any{semconv.AttrESProjectionName: l.Subscription, "checkpoint.updated": true})}
+		Attrs: union(ev, map[string]any{semconv.AttrESProjectionName: l.Subscription, "checkpoint.updated": true})}
 	handler := Span{Service: l.Service, Scope: ScopeProjections, Name: semconv.SpanProjectionHandler,
 		Trace: tr, ID: ID(l.Trace + "/handler"), Parent: handle.ID, Start: at(4), End: at(15),
 		Attrs: map[string]any{semconv.AttrESEventType: l.EventType, semconv.AttrESHandlerName: "_on_" + l.EventType, semconv.AttrESProjectionName: l.Subscription}}
 	rm := map[string]any{semconv.AttrDBSystem: "postgresql", semconv.AttrESReadModelType: "OrderSummary", semconv.AttrESReadModelID: "order-1"}
 	get := Span{Service: l.Service, Scope: ScopeReadModels, Name: semconv.SpanPrefixReadModel + "get",
-		Trace: tr, ID: ID(l.Trace + "/rm-get"), Parent: handler.ID, Start: at(5), End: at(7), Attrs: merge(rm, semconv.AttrDBOperation, "SELECT")}
+		Trace: tr, ID: ID(l.Trace + "/rm-get"), Parent: handler.ID, Start: at(5), End: at(7), Attrs: union(rm, map[string]any{semconv.AttrDBOperation: "SELECT"})}
 	save := Span{Service: l.Service, Scope: ScopeReadModels, Name: semconv.SpanPrefixReadModel + "save",
-		Trace: tr, ID: ID(l.Trace + "/rm-save"), Parent: handler.ID, Start: at(8), End: at(12), Attrs: merge(rm, semconv.AttrDBOperation, "UPSERT")}
+		Trace: tr, ID: ID(l.Trace + "/rm-save"), Parent: handler.ID, Start: at(8), End: at(12), Attrs: union(rm, map[string]any{semconv.AttrDBOperation: "UPSERT"})}
 	cpm := Span{Service: l.Service, Scope: ScopeProjections, Name: semconv.SpanPrefixCheckpointManager + "update",
 		Trace: tr, ID: ID(l.Trace + "/cp-manager"), Parent: handle.ID, Start: at(16), End: at(19),
 		Attrs: map[string]any{semconv.AttrESEventType: l.EventType, semconv.AttrESProjectionName: l.Subscription}}
@@ -269,15 +246,15 @@ func (c Catchup) Spans() (spans []Span, applies []Span) {
 	sub := map[string]any{semconv.AttrESSubscriptionName: c.Subscription}
 	start := Span{Service: c.Service, Scope: ScopeLifecycle, Name: semconv.SpanPrefixLifecycle + "start_subscription",
 		Trace: tr, ID: ID(c.Trace + "/start"), Start: at(0), End: end,
-		Attrs: merge(sub, semconv.AttrESPosition, Position(c.DB, c.From))}
+		Attrs: union(sub, map[string]any{semconv.AttrESPosition: Position(c.DB, c.From)})}
 	exec := Span{Service: c.Service, Scope: ScopeTransition, Name: semconv.SpanTransitionExecute,
 		Trace: tr, ID: ID(c.Trace + "/execute"), Parent: start.ID, Start: at(1), End: end,
-		Attrs: merge(merge(merge(sub, semconv.AttrESPosition, Position(c.DB, c.From)),
-			semconv.AttrESWatermark, Position(c.DB, c.To)), semconv.AttrSubscriptionPhase, semconv.PhaseValueLive)}
+		Attrs: union(sub, map[string]any{semconv.AttrESPosition: Position(c.DB, c.From),
+			semconv.AttrESWatermark: Position(c.DB, c.To), semconv.AttrSubscriptionPhase: semconv.PhaseValueLive})}
 	run := Span{Service: c.Service, Scope: ScopeCatchup, Name: semconv.SpanCatchupRunUntilPosition,
 		Trace: tr, ID: ID(c.Trace + "/run"), Parent: exec.ID, Start: at(2), End: at(10 + 10*n),
-		Attrs: merge(merge(merge(sub, semconv.AttrESFromPosition, Position(c.DB, c.From)),
-			semconv.AttrESToPosition, Position(c.DB, c.To)), semconv.AttrESBatchSize, int64(100))}
+		Attrs: union(sub, map[string]any{semconv.AttrESFromPosition: Position(c.DB, c.From),
+			semconv.AttrESToPosition: Position(c.DB, c.To), semconv.AttrESBatchSize: int64(100)})}
 	spans = []Span{start, exec, run}
 	for i := 0; i < n; i++ {
 		pos := c.From + int64(i) + 1
@@ -370,23 +347,23 @@ func RedisConsume(service, trace string, start time.Time, handler, eventType str
 	ev := map[string]any{semconv.AttrESEventType: eventType, semconv.AttrESEventID: "evt-r1", semconv.AttrMessagingSystem: "redis"}
 	process := Span{Service: service, Scope: ScopeRedis, Name: semconv.SpanBusProcess,
 		Trace: tr, ID: ID(trace + "/process"), Start: at(0), End: at(20),
-		Attrs: merge(merge(merge(ev, "message.id", "1700000000000-0"), "consumer.name", service+"-1"), "processing.success", true)}
+		Attrs: union(ev, map[string]any{"message.id": "1700000000000-0", "consumer.name": service + "-1", "processing.success": true})}
 	dispatch := Span{Service: service, Scope: ScopeRedis, Name: semconv.SpanBusDispatch,
 		Trace: tr, ID: ID(trace + "/dispatch"), Parent: process.ID, Start: at(1), End: at(19),
-		Attrs: merge(merge(ev, semconv.AttrESHandlerCount, int64(1)), semconv.AttrESAggregateID, "order-1")}
+		Attrs: union(ev, map[string]any{semconv.AttrESHandlerCount: int64(1), semconv.AttrESAggregateID: "order-1"})}
 	handle := Span{Service: service, Scope: ScopeRedis, Name: semconv.SpanBusHandle,
 		Trace: tr, ID: ID(trace + "/handle"), Parent: dispatch.ID, Start: at(2), End: at(18),
-		Attrs: merge(merge(ev, semconv.AttrESHandlerName, handler), semconv.AttrESHandlerSuccess, true)}
+		Attrs: union(ev, map[string]any{semconv.AttrESHandlerName: handler, semconv.AttrESHandlerSuccess: true})}
 	work := Span{Service: service, Scope: "app.notifications", Name: "send_confirmation_email", Kind: ptrace.SpanKindClient,
 		Trace: tr, ID: ID(trace + "/email"), Parent: handle.ID, Start: at(3), End: at(15)}
 	return []Span{process, dispatch, handle, work}
 }
 
-func merge(m map[string]any, k string, v any) map[string]any {
-	out := make(map[string]any, len(m)+1)
-	for k, v := range m {
-		out[k] = v
+// union returns a new map holding every key of ms; a later map wins.
+func union(ms ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range ms {
+		maps.Copy(out, m)
 	}
-	out[k] = v
 	return out
 }

@@ -80,29 +80,37 @@ type PromSample struct {
 
 // Query runs a PromQL instant query through Prometheus's HTTP API.
 func Query(ctx context.Context, base, promql string) ([]PromSample, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(promql), nil)
+	var data struct {
+		Result []PromSample `json:"result"`
+	}
+	err := API(ctx, base, "/api/v1/query", url.Values{"query": {promql}}, &data)
+	return data.Result, err
+}
+
+// API calls a Prometheus HTTP API endpoint (path, e.g. /api/v1/query) with params and decodes the
+// response's data into data; a response whose status is not "success" is an error.
+func API(ctx context.Context, base, path string, params url.Values, data any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path+"?"+params.Encode(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	var res struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []PromSample `json:"result"`
-		} `json:"data"`
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return nil, err
+		return err
 	}
 	if res.Status != "success" {
-		return nil, fmt.Errorf("prometheus: %s", res.Error)
+		return fmt.Errorf("prometheus: %s", res.Error)
 	}
-	return res.Data.Result, nil
+	return json.Unmarshal(res.Data, data)
 }
 
 // WaitForQuery runs an instant query until its result has a series for every wanted value of label (each
