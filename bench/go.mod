@@ -9,8 +9,7 @@ replace github.com/otelcol-es/otelcol-es/eventsource => ../eventsource
 require (
 	github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.165.1
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.161.0
-	github.com/otelcol-es/otelcol-es v0.0.0
-	github.com/otelcol-es/otelcol-es/eventsource v0.0.0
+	github.com/otelcol-es/otelcol-es v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/collector/component v1.71.0
 	go.opentelemetry.io/collector/component/componenttest v0.165.0
@@ -68,6 +67,7 @@ require (
 	github.com/open-telemetry/opentelemetry-collector-contrib/internal/pdatautil v0.165.1 // indirect
 	github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl v0.161.0 // indirect
 	github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling v0.165.1 // indirect
+	github.com/otelcol-es/otelcol-es/eventsource/semconv v0.1.0
 	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/twmb/murmur3 v1.1.8 // indirect
@@ -116,3 +116,5 @@ tool (
 	go.opentelemetry.io/collector/cmd/builder
 	golang.org/x/perf/cmd/benchstat
 )
+
+replace github.com/otelcol-es/otelcol-es/eventsource/semconv => ../eventsource/semconv

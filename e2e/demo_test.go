@@ -161,8 +161,8 @@ func demoBinary(t *testing.T) string {
 		}
 	}
 	bin := filepath.Join(t.TempDir(), "esdemo")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/esdemo")
-	build.Dir = filepath.Join(tb.RepoRoot(), "eventsource")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join(tb.RepoRoot(), "eventsource", "cmd", "esdemo")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
 	return bin

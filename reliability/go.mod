@@ -3,8 +3,7 @@ module github.com/otelcol-es/otelcol-es/reliability
 go 1.26.0
 
 require (
-	github.com/otelcol-es/otelcol-es v0.0.0
-	github.com/otelcol-es/otelcol-es/eventsource v0.0.0
+	github.com/otelcol-es/otelcol-es v0.1.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/stretchr/testify v1.12.1
 	github.com/twmb/franz-go v1.22.2
@@ -22,6 +21,7 @@ require (
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/otelcol-es/otelcol-es/eventsource/semconv v0.1.0
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/prometheus/common v0.71.0 // indirect
 	go.opentelemetry.io/collector/featuregate v1.71.0 // indirect
@@ -37,3 +37,5 @@ require (
 replace github.com/otelcol-es/otelcol-es => ../
 
 replace github.com/otelcol-es/otelcol-es/eventsource => ../eventsource
+
+replace github.com/otelcol-es/otelcol-es/eventsource/semconv => ../eventsource/semconv

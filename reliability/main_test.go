@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 	code := 1
 	if collectorBin, err = testbed.CollectorBinary(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
-	} else if demoBin, err = buildBinary(dir, "OTELCOL_ES_DEMO_BIN", "eventsource", "./cmd/esdemo"); err != nil {
+	} else if demoBin, err = buildBinary(dir, "OTELCOL_ES_DEMO_BIN", "eventsource/cmd/esdemo", "."); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 	} else if loadBin, err = buildBinary(dir, "OTELCOL_ES_LOAD_BIN", ".", "./cmd/esload"); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
@@ -72,7 +72,7 @@ func buildBinary(dir, env, moduleDir, pkg string) (string, error) {
 			return bin, nil
 		}
 	}
-	bin := filepath.Join(dir, filepath.Base(pkg))
+	bin := filepath.Join(dir, filepath.Base(filepath.Join(moduleDir, pkg)))
 	build := exec.Command("go", "build", "-o", bin, pkg)
 	build.Dir = filepath.Join(testbed.RepoRoot(), moduleDir)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

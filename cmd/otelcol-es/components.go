@@ -138,8 +138,8 @@ func components() (otelcol.Factories, error) {
 		attributesprocessor.NewFactory().Type():    "github.com/open-telemetry/opentelemetry-collector-contrib/processor/attributesprocessor v0.161.0",
 		filterprocessor.NewFactory().Type():        "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.161.0",
 		transformprocessor.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.161.0",
-		cqrsside.NewFactory().Type():               "github.com/otelcol-es/otelcol-es v0.0.0",
-		projectionlag.NewFactory().Type():          "github.com/otelcol-es/otelcol-es v0.0.0",
+		cqrsside.NewFactory().Type():               "github.com/otelcol-es/otelcol-es v0.1.0",
+		projectionlag.NewFactory().Type():          "github.com/otelcol-es/otelcol-es v0.1.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
@@ -150,7 +150,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ConnectorModules = makeModulesMap(factories.Connectors, map[component.Type]string{
-		spanmetricses.NewFactory().Type():        "github.com/otelcol-es/otelcol-es v0.0.0",
+		spanmetricses.NewFactory().Type():        "github.com/otelcol-es/otelcol-es v0.1.0",
 		spanmetricsconnector.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.165.1",
 	})
 

@@ -21,7 +21,7 @@ require (
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.161.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kafkareceiver v0.165.1
 	github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver v0.165.1
-	github.com/otelcol-es/otelcol-es v0.0.0
+	github.com/otelcol-es/otelcol-es v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/collector/component v1.71.0
 	go.opentelemetry.io/collector/confmap v1.71.0
@@ -260,7 +260,7 @@ require (
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/openzipkin/zipkin-go v0.4.3 // indirect
 	github.com/oracle/oci-go-sdk/v65 v65.124.1 // indirect
-	github.com/otelcol-es/otelcol-es/eventsource v0.0.0 // indirect
+	github.com/otelcol-es/otelcol-es/eventsource/semconv v0.1.0 // indirect
 	github.com/outscale/osc-sdk-go/v2 v2.35.0 // indirect
 	github.com/ovh/go-ovh v1.9.0 // indirect
 	github.com/pb33f/jsonpath v0.8.2 // indirect
@@ -444,6 +444,8 @@ require (
 replace github.com/otelcol-es/otelcol-es => ../../
 
 replace github.com/otelcol-es/otelcol-es/eventsource => ../../eventsource
+
+replace github.com/otelcol-es/otelcol-es/eventsource/semconv => ../../eventsource/semconv
 
 replace github.com/aws/aws-sdk-go-v2/service/servicediscovery => github.com/aws/aws-sdk-go-v2/service/servicediscovery v1.49.0
 

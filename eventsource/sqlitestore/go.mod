@@ -3,7 +3,7 @@ module github.com/otelcol-es/otelcol-es/eventsource/sqlitestore
 go 1.26.0
 
 require (
-	github.com/otelcol-es/otelcol-es/eventsource v0.0.0
+	github.com/otelcol-es/otelcol-es/eventsource v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
@@ -18,9 +18,10 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/otelcol-es/otelcol-es/eventsource/semconv v0.1.0
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
-	go.opentelemetry.io/otel v1.47.0 // indirect
+	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
@@ -31,3 +32,5 @@ require (
 )
 
 replace github.com/otelcol-es/otelcol-es/eventsource => ../
+
+replace github.com/otelcol-es/otelcol-es/eventsource/semconv => ../semconv
