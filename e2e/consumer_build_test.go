@@ -20,8 +20,9 @@ import (
 const projectModule = "github.com/otelcol-es/otelcol-es"
 
 // The modules someone outside this repository requires to use the components
-// (the components module, the conventions, the runtime and its SQLite store).
-var publishedModules = []string{".", "eventsource/semconv", "eventsource", "eventsource/sqlitestore"}
+// (the components module, the conventions, the runtime, its stores and its Kafka bus).
+var publishedModules = []string{".", "eventsource/semconv", "eventsource", "eventsource/sqlitestore",
+	"eventsource/pgstore", "eventsource/kafkabus"}
 
 // TestComponentsBuildOutsideTheRepo builds a distribution the way a platform
 // team does: its own ocb manifest names cqrsside, projectionlag and
@@ -59,6 +60,9 @@ func TestComponentsBuildOutsideTheRepo(t *testing.T) {
 		"GOPROXY=file://" + filepath.ToSlash(proxy) + "," + goproxy,
 		"GONOSUMDB=" + projectModule, // not in the public checksum database: it is this checkout
 		"GOWORK=off",
+		// The go command indexes module cache directories by path and version, assuming they never change;
+		// this checkout's v0.x.y does change between runs.
+		"GODEBUG=goindex=0",
 	}
 	run(t, work, env, builder, "--config", "manifest.yaml", "--skip-compilation")
 	dist := filepath.Join(work, "dist")
@@ -86,7 +90,8 @@ func TestComponentsBuildOutsideTheRepo(t *testing.T) {
 	require.NoError(t, os.MkdirAll(app, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(app, "go.mod"), []byte("module example.com/app\n\ngo 1.26.0\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(app, "main.go"), []byte(appMain), 0o644))
-	run(t, app, env, "go", "get", projectModule+"/eventsource@"+version, projectModule+"/eventsource/sqlitestore@"+version)
+	run(t, app, env, "go", "get", projectModule+"/eventsource@"+version, projectModule+"/eventsource/sqlitestore@"+version,
+		projectModule+"/eventsource/pgstore@"+version, projectModule+"/eventsource/kafkabus@"+version)
 	run(t, app, env, "go", "mod", "tidy")
 	appMod, err := os.ReadFile(filepath.Join(app, "go.mod"))
 	require.NoError(t, err)
@@ -95,7 +100,8 @@ func TestComponentsBuildOutsideTheRepo(t *testing.T) {
 	run(t, app, nil, filepath.Join(work, "app-bin"), filepath.Join(work, "events.db"))
 }
 
-// appMain appends one event to a SQLite store and reads it back.
+// appMain appends one event to a SQLite store and reads it back; it links
+// the PostgreSQL store and the Kafka bus too.
 const appMain = `package main
 
 import (
@@ -104,8 +110,12 @@ import (
 	"os"
 
 	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/kafkabus"
+	"github.com/otelcol-es/otelcol-es/eventsource/pgstore"
 	"github.com/otelcol-es/otelcol-es/eventsource/sqlitestore"
 )
+
+var _, _ = kafkabus.New, pgstore.Open
 
 func main() {
 	store, err := sqlitestore.Open(os.Args[1])

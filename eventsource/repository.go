@@ -42,7 +42,11 @@ type RepositoryConfig[A Aggregate] struct {
 	// Snapshots is optional; Load starts from the latest snapshot when the
 	// aggregate implements Snapshotter.
 	Snapshots SnapshotStore
-	// Publisher is optional; saved events are published to it. A failed
+	// Publisher is optional; saved events are published to it. It must be
+	// nil when Store has a transactional outbox (an OutboxStore whose
+	// Outbox is not nil): Save then publishes nothing itself, since the
+	// events' outbox rows are written in the append's transaction, and an
+	// OutboxRelay publishes them; give the publisher to the relay. A failed
 	// publish does not fail Save (the events are stored): it is counted
 	// (PublishStats), recorded as a publish_failed event on the save span,
 	// reported to OnPublishError, and published again before the next
@@ -69,6 +73,10 @@ func NewRepository[A Aggregate](cfg RepositoryConfig[A], opts ...Option) (*Repos
 			cfg.AggregateType, typ)
 	}
 	r := &Repository[A]{store: cfg.Store, aggregateType: typ, factory: cfg.Factory, snapshots: cfg.Snapshots}
+	if storeOutbox(cfg.Store) != nil && cfg.Publisher != nil {
+		return nil, errors.New("eventsource: RepositoryConfig.Publisher is set but Store has a transactional outbox: " +
+			"leave Publisher nil and give it to an OutboxRelay on the store's Outbox")
+	}
 	if cfg.Publisher != nil {
 		if cfg.MaxUnpublished <= 0 {
 			cfg.MaxUnpublished = 1024
@@ -145,8 +153,10 @@ func (r *Repository[A]) load(ctx context.Context, id string) (A, error) {
 // Save appends the aggregate's pending events (optimistic concurrency on the
 // version it was loaded at) and returns the stored events. Once they are
 // stored Save succeeds: publishing them is reported separately (see
-// RepositoryConfig.Publisher). Inside a command registered with Register, the
-// stored events count as produced by that command.
+// RepositoryConfig.Publisher). With a store that has a transactional outbox,
+// the events' outbox rows are stored with them, in the same transaction, and
+// Save publishes nothing: an OutboxRelay does. Inside a command registered
+// with Register, the stored events count as produced by that command.
 func (r *Repository[A]) Save(ctx context.Context, a A) ([]Event, error) {
 	pending := a.PendingEvents()
 	ctx, span := r.t.StartSpan(ctx, semconv.SpanRepositorySave, r.attrs(a.AggregateID())...)

@@ -104,6 +104,7 @@ type StoreInstrumentation struct {
 	t         Tracing
 	kind      trace.SpanKind
 	dbSystem  string
+	dbName    string
 	appendN   string
 	getN      string
 	readAllN  string
@@ -125,11 +126,18 @@ func NewStoreInstrumentation(storeName, dbSystem string, kind trace.SpanKind, op
 	return s
 }
 
+// SetDBName adds db.name=name to every span (the PostgreSQL store sets the
+// database's name). Call it once, before the store is used.
+func (s *StoreInstrumentation) SetDBName(name string) { s.dbName = name }
+
 func (s *StoreInstrumentation) startSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	ctx, span := s.t.start(ctx, name, trace.WithSpanKind(s.kind))
 	if span.IsRecording() {
 		if s.dbSystem != "" {
 			span.SetAttributes(attribute.String(semconv.AttrDBSystem, s.dbSystem))
+		}
+		if s.dbName != "" {
+			span.SetAttributes(attribute.String(semconv.AttrDBName, s.dbName))
 		}
 		span.SetAttributes(attrs...)
 	}

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 fuzztime="${1:-30s}"
 found=0
 # module directory, then its packages to search for targets (the eventsource runtime is its own module).
-for mod in ".:./processor/... ./connector/..." "eventsource:."; do
+for mod in ".:./processor/... ./connector/..." "eventsource:." "eventsource/kafkabus:."; do
   dir="${mod%%:*}"
   for pkg in $(cd "$dir" && go list ${mod#*:}); do
     for target in $(cd "$dir" && go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
@@ -17,5 +17,5 @@ for mod in ".:./processor/... ./connector/..." "eventsource:."; do
     done
   done
 done
-# cqrsside, projectionlag, spanmetrics_es and the eventsource runtime each have one.
-[ "$found" -ge 4 ] || { echo "expected at least 4 fuzz targets, found $found"; exit 1; }
+# cqrsside, projectionlag, spanmetrics_es, the eventsource runtime and the Kafka bus's record decoder each have one.
+[ "$found" -ge 5 ] || { echo "expected at least 5 fuzz targets, found $found"; exit 1; }

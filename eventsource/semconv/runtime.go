@@ -14,12 +14,19 @@ const (
 	SpanSuffixReadAll = "_event_store.read_all"
 	// SpanProjectionReplay wraps a projection's catch-up / rebuild.
 	SpanProjectionReplay = "eventsource.projection.replay"
+	// SpanOutboxIncrementRetry records a failed publish of an outbox entry (eventsource-py's name).
+	SpanOutboxIncrementRetry = "eventsource.outbox.increment_retry"
+	// SpanOutboxMarkFailed gives an outbox entry up (eventsource-py's name).
+	SpanOutboxMarkFailed = "eventsource.outbox.mark_failed"
+	// SpanOutboxCleanup deletes old published outbox entries (eventsource-py's name).
+	SpanOutboxCleanup = "eventsource.outbox.cleanup"
 )
 
 // Attribute values written by the runtime.
 const (
 	MessagingSystemInMemory      = "in_memory"
 	DBSystemSQLite               = "sqlite"
+	DBSystemPostgreSQL           = "postgresql"
 	ProjectionStatusApplied      = "applied"
 	ProjectionStatusFailed       = "failed"
 	ProjectionStatusDeadLettered = "dead_lettered"
@@ -27,6 +34,18 @@ const (
 
 // Runtime-only attribute keys.
 const (
+	// AttrOutboxID identifies an outbox entry (unprefixed in eventsource-py, as "outbox.id").
+	AttrOutboxID = "outbox.id"
+	// AttrLimit is the batch limit of eventsource.outbox.get_pending (unprefixed in eventsource-py).
+	AttrLimit = "limit"
+	// AttrError is the publish error of eventsource.outbox.increment_retry and mark_failed, cut to 100
+	// characters (unprefixed in eventsource-py).
+	AttrError = "error"
+	// AttrOlderThanDays is the age of the entries eventsource.outbox.cleanup deletes (unprefixed in eventsource-py).
+	AttrOlderThanDays = "older_than_days"
+	// AttrDeletedCount is how many entries eventsource.outbox.cleanup deleted (unprefixed in eventsource-py).
+	AttrDeletedCount = "deleted_count"
+
 	// AttrESDLQID identifies a dead-letter entry.
 	AttrESDLQID = AttrDLQID
 )

@@ -38,25 +38,42 @@ CREATE TABLE IF NOT EXISTS events (
 	UNIQUE (aggregate_id, version)
 );`
 
+// Config selects optional behaviour of a Store.
+type Config struct {
+	// Outbox makes AppendEvents also write one event_outbox row per event,
+	// in the same transaction: the store is then an eventsource.OutboxStore,
+	// a Repository on it publishes nothing itself, and an
+	// eventsource.OutboxRelay on Store.Outbox publishes the rows.
+	Outbox bool
+}
+
 // Store is an eventsource.EventStore and eventsource.CheckpointStore on a
 // SQLite file; DLQ and Snapshots give the dead-letter queue and snapshot
 // store in the same file. Spans are named sqlite_event_store.*,
-// eventsource.dlq.* and eventsource.snapshot.*, with db.system=sqlite.
+// eventsource.dlq.* and eventsource.snapshot.* (and eventsource.outbox.*
+// with an outbox), with db.system=sqlite.
 type Store struct {
 	db        *sql.DB
 	instr     *eventsource.StoreInstrumentation
 	cps       *sqlstore.Checkpoints
 	dlq       eventsource.DeadLetterQueue
 	snapshots eventsource.SnapshotStore
+	outbox    *sqlstore.Outbox // nil without Config.Outbox
 }
 
 var (
 	_ eventsource.EventStore      = (*Store)(nil)
 	_ eventsource.CheckpointStore = (*Store)(nil)
+	_ eventsource.OutboxStore     = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the SQLite database at path.
 func Open(path string, opts ...eventsource.Option) (*Store, error) {
+	return OpenConfig(path, Config{}, opts...)
+}
+
+// OpenConfig is Open with a Config.
+func OpenConfig(path string, cfg Config, opts ...eventsource.Option) (*Store, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -68,7 +85,7 @@ func Open(path string, opts ...eventsource.Option) (*Store, error) {
 	// One connection serialises writers, so the version check and the
 	// inserts of an append are atomic without SQLITE_BUSY upgrade deadlocks.
 	db.SetMaxOpenConns(1)
-	s, err := newStore(db, opts)
+	s, err := newStore(db, cfg, opts)
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlitestore: creating schema in %s: %w", path, err)
@@ -76,7 +93,7 @@ func Open(path string, opts ...eventsource.Option) (*Store, error) {
 	return s, nil
 }
 
-func newStore(db *sql.DB, opts []eventsource.Option) (*Store, error) {
+func newStore(db *sql.DB, cfg Config, opts []eventsource.Option) (*Store, error) {
 	ctx := context.Background()
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, err
@@ -93,13 +110,28 @@ func newStore(db *sql.DB, opts []eventsource.Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{
+	s := &Store{
 		db:        db,
 		instr:     eventsource.NewStoreInstrumentation(semconv.EventStoreSQLite, semconv.DBSystemSQLite, trace.SpanKindClient, opts...),
 		cps:       cps,
 		dlq:       eventsource.TraceDeadLetters(dlq, semconv.DBSystemSQLite, opts...),
 		snapshots: eventsource.TraceSnapshots(snaps, semconv.DBSystemSQLite, opts...),
-	}, nil
+	}
+	if cfg.Outbox {
+		if s.outbox, err = sqlstore.NewOutbox(ctx, db, sqlstore.SQLite, opts...); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Outbox implements eventsource.OutboxStore: the outbox AppendEvents writes
+// to, or nil when the store was opened without Config.Outbox.
+func (s *Store) Outbox() eventsource.Outbox {
+	if s.outbox == nil {
+		return nil
+	}
+	return s.outbox
 }
 
 // DLQ is the dead-letter queue in this database: dead letters survive a
@@ -163,6 +195,11 @@ func (s *Store) append(ctx context.Context, aggregateID, aggregateType string, e
 			return nil, err
 		}
 		if e.Position, err = res.LastInsertId(); err != nil {
+			return nil, err
+		}
+	}
+	if s.outbox != nil {
+		if err := s.outbox.AddTx(ctx, tx, prepared); err != nil {
 			return nil, err
 		}
 	}

@@ -1,10 +1,12 @@
 // Package sqlstore is the dead-letter queue, snapshot store and checkpoint
 // store of the eventsource runtime on database/sql, written once for every
 // SQL database: what differs between databases (bind parameters, column
-// types, upsert syntax) is a Dialect. The stores are plain; wrap them with
-// eventsource.TraceDeadLetters and eventsource.TraceSnapshots for spans
-// (sqlitestore does). The package needs no driver: the application opens the
-// *sql.DB with its own.
+// types, upsert syntax) is a Dialect: SQLite and PostgreSQL. The stores are
+// plain; wrap them with eventsource.TraceDeadLetters and
+// eventsource.TraceSnapshots for spans (sqlitestore and pgstore do). The
+// transactional outbox (Outbox) is the exception: its rows are written
+// inside an event store's append transaction, so it traces itself. The
+// package needs no driver: the application opens the *sql.DB with its own.
 package sqlstore
 
 import (
@@ -73,6 +75,30 @@ func (sqlite) Type(k Kind) string {
 }
 
 func (sqlite) OnConflict(u Upsert) string { return onConflict(u) }
+
+// PostgreSQL is the dialect of PostgreSQL 10 or later (identity columns).
+// Open the *sql.DB with a PostgreSQL driver that takes $n parameters, e.g.
+// github.com/jackc/pgx/v5/stdlib ("pgx"); package pgstore does.
+var PostgreSQL Dialect = postgresql{}
+
+type postgresql struct{}
+
+func (postgresql) System() string           { return semconv.DBSystemPostgreSQL }
+func (postgresql) Placeholder(n int) string { return "$" + strconv.Itoa(n) }
+
+func (postgresql) Type(k Kind) string {
+	switch k {
+	case Int64:
+		return "BIGINT"
+	case Bytes:
+		return "BYTEA"
+	case Identity:
+		return "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+	}
+	return "TEXT"
+}
+
+func (postgresql) OnConflict(u Upsert) string { return onConflict(u) }
 
 // onConflict renders the ON CONFLICT clause SQLite and PostgreSQL share.
 func onConflict(u Upsert) string {

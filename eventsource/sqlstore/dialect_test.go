@@ -24,3 +24,16 @@ func TestOnConflict(t *testing.T) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 }
+
+func TestPostgreSQLDialect(t *testing.T) {
+	got := bind(PostgreSQL, `SELECT a FROM t WHERE b = ? AND c = ? AND d = ? AND e = ? AND f = ? AND g = ? AND h = ? AND i = ? AND j = ? AND k = ?`)
+	if want := `SELECT a FROM t WHERE b = $1 AND c = $2 AND d = $3 AND e = $4 AND f = $5 AND g = $6 AND h = $7 AND i = $8 AND j = $9 AND k = $10`; got != want {
+		t.Fatalf("got %q", got)
+	}
+	if got := schema(PostgreSQL, `{identity}, {int64}, {bytes}, {text}`); got != `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, BIGINT, BYTEA, TEXT` {
+		t.Fatalf("got %q", got)
+	}
+	if PostgreSQL.System() != "postgresql" {
+		t.Fatal(PostgreSQL.System())
+	}
+}

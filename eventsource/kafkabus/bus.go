@@ -1,0 +1,252 @@
+package kafkabus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+)
+
+// ErrClosed is returned by Publish and Consume after Close.
+var ErrClosed = errors.New("kafkabus: bus closed")
+
+// ErrConsuming is returned by Consume while another Consume runs on the bus.
+var ErrConsuming = errors.New("kafkabus: already consuming")
+
+// Bus publishes events to a Kafka topic and consumes them in a consumer
+// group, with eventsource-py 0.14's spans, metrics, headers and DLQ. It
+// implements eventsource.EventPublisher, so a Repository (or an outbox relay)
+// can publish through it.
+type Bus struct {
+	cfg      Config
+	o        options
+	tracer   trace.Tracer // set when a provider was given; else looked up per span
+	in       *instruments
+	conn     *connState
+	producer *kgo.Client
+	reg      metric.Registration
+
+	hmu      sync.RWMutex
+	handlers []eventsource.EventHandler
+
+	consuming atomic.Bool
+	closed    atomic.Bool
+	cmu       sync.Mutex
+	stop      context.CancelFunc // cancels the running Consume
+	done      chan struct{}      // closed when the running Consume returns
+}
+
+var _ eventsource.EventPublisher = (*Bus)(nil)
+
+// New validates cfg, fills in its defaults and creates the producer client.
+// It does not contact the brokers: the first Publish or Consume does.
+func New(cfg Config, opts ...Option) (*Bus, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	b := &Bus{cfg: cfg, o: newOptions(opts)}
+	if b.o.tracing && b.o.tp != nil {
+		b.tracer = b.o.tp.Tracer(TracerName)
+	}
+	meter := b.o.meterProvider().Meter(MeterName)
+	b.in = newInstruments(meter)
+	b.conn = &connState{in: b.in, lost: map[int32]bool{}}
+	cl, err := kgo.NewClient(b.clientOpts(
+		kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
+		kgo.ProduceRequestTimeout(cfg.ProduceTimeout),
+		kgo.AllowAutoTopicCreation(),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkabus: client for %s: %w", cfg.brokerList(), err)
+	}
+	b.producer = cl
+	b.reg, err = meter.RegisterCallback(b.observe, b.in.connActive, b.in.lag)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("kafkabus: metrics: %w", err)
+	}
+	return b, nil
+}
+
+func (b *Bus) clientOpts(extra ...kgo.Opt) []kgo.Opt {
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(b.cfg.Brokers...),
+		kgo.ClientID(b.cfg.ClientID),
+		kgo.WithHooks(b.conn),
+	}, extra...)
+	return append(opts, b.cfg.ClientOptions...)
+}
+
+// Config returns the configuration with its defaults filled in.
+func (b *Bus) Config() Config { return b.cfg }
+
+func (b *Bus) currentTracer() trace.Tracer {
+	if b.tracer != nil || !b.o.tracing {
+		return b.tracer
+	}
+	return b.o.tracer()
+}
+
+// Subscribe adds a handler for every consumed event. Handlers added while
+// consuming get the records polled after the call.
+func (b *Bus) Subscribe(h eventsource.EventHandler) {
+	b.hmu.Lock()
+	b.handlers = append(b.handlers, h)
+	b.hmu.Unlock()
+}
+
+func (b *Bus) snapshotHandlers() []eventsource.EventHandler {
+	b.hmu.RLock()
+	defer b.hmu.RUnlock()
+	return b.handlers
+}
+
+// Publish writes one record per event to the topic and waits until the
+// brokers acknowledge all of them, or ProduceTimeout or ctx ends. The key is
+// the aggregate id (events of one aggregate share a partition, in order), the
+// value is EncodeEvent's JSON, the headers are eventsource-py's.
+//
+// Each event gets a PRODUCER span "eventsource.event_bus.publish <type>",
+// child of ctx's span, ended on the broker's acknowledgement. The W3C
+// traceparent/tracestate/baggage headers carry that producer span's own
+// context, so the consumer's span is its child. (eventsource-py injects the
+// caller's context instead, which makes its consumer a sibling of the
+// producer span; a Python consumer reads either the same way.) With tracing
+// off, the caller's context is injected.
+//
+// Any event that is not acknowledged fails the whole call with an error
+// naming the brokers; the caller (a Repository's publish retry, an outbox
+// relay) keeps the batch pending and publishes it again: records acknowledged
+// before the failure are then delivered twice (at least once).
+func (b *Bus) Publish(ctx context.Context, events []eventsource.Event) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	start := time.Now()
+	topic := b.cfg.Topic
+	records := make([]*kgo.Record, len(events))
+	spans := make([]trace.Span, len(events))
+	for i, e := range events {
+		value, nested, err := EncodeEvent(e)
+		if err != nil {
+			b.in.publishErrors.Add(ctx, 1, metric.WithAttributes(publishAttrs(topic, e.Type, err)...))
+			endSpans(spans[:i], err)
+			return err
+		}
+		sctx, span := b.startPublishSpan(ctx, topic, e)
+		spans[i] = span
+		r := &kgo.Record{Topic: topic, Key: []byte(e.AggregateID), Value: value, Headers: eventHeaders(e, nested)}
+		b.o.propagator.Inject(sctx, headerCarrier{r})
+		records[i] = r
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.ProduceTimeout)
+	defer cancel()
+	results := b.producer.ProduceSync(ctx, records...)
+	var first error
+	for i, res := range results {
+		e, span := events[i], spans[i]
+		if res.Err != nil {
+			if first == nil {
+				first = res.Err
+			}
+			b.in.publishErrors.Add(ctx, 1, metric.WithAttributes(publishAttrs(topic, e.Type, res.Err)...))
+			failSpan(span, res.Err)
+			span.End()
+			continue
+		}
+		b.in.published.Add(ctx, 1, metric.WithAttributes(
+			attribute.String(semconv.AttrMessagingSystem, MessagingSystemKafka),
+			attribute.String(semconv.AttrMessagingDestination, topic),
+			attribute.String(AttrEventType, e.Type)))
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Int(AttrKafkaPartition, int(res.Record.Partition)),
+				attribute.Int64(AttrKafkaOffset, res.Record.Offset))
+			span.SetStatus(codes.Ok, "")
+		}
+		span.End()
+	}
+	if first != nil {
+		return fmt.Errorf("kafkabus: publish to %s: topic %s: %w", b.cfg.brokerList(), topic, first)
+	}
+	// eventsource-py records the duration and batch size of successful publishes only.
+	b.in.publishDuration.Record(ctx, ms(time.Since(start)), metric.WithAttributes(attribute.String(semconv.AttrMessagingDestination, topic)))
+	b.in.batchSize.Record(ctx, int64(len(events)))
+	return nil
+}
+
+func publishAttrs(topic, eventType string, err error) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String(semconv.AttrMessagingSystem, MessagingSystemKafka),
+		attribute.String(semconv.AttrMessagingDestination, topic),
+		attribute.String(AttrEventType, eventType),
+		attribute.String(AttrErrorType, errorType(err)),
+	}
+}
+
+func (b *Bus) startPublishSpan(ctx context.Context, topic string, e eventsource.Event) (context.Context, trace.Span) {
+	tr := b.currentTracer()
+	if tr == nil {
+		return ctx, trace.SpanFromContext(context.Background())
+	}
+	return tr.Start(ctx, semconv.SpanPrefixBusPublishTyped+e.Type,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String(semconv.AttrMessagingSystem, MessagingSystemKafka),
+			attribute.String(semconv.AttrMessagingDestination, topic),
+			attribute.String(AttrMessagingDestinationKind, DestinationKindTopic),
+			attribute.String(semconv.AttrMessagingOperation, OperationPublish),
+			attribute.String(semconv.AttrESEventType, e.Type),
+			attribute.String(semconv.AttrESEventID, e.ID),
+			attribute.String(semconv.AttrESAggregateID, e.AggregateID),
+			attribute.String(semconv.AttrESAggregateType, e.AggregateType)))
+}
+
+func failSpan(span trace.Span, err error) {
+	if !span.IsRecording() {
+		return
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+	span.SetAttributes(attribute.String(AttrErrorType, errorType(err)))
+}
+
+func endSpans(spans []trace.Span, err error) {
+	for _, s := range spans {
+		failSpan(s, err)
+		s.End()
+	}
+}
+
+// Close stops a running Consume (waiting for the record in progress, the
+// commit and leaving the group), then closes the producer. Publish and Consume fail afterwards.
+func (b *Bus) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.cmu.Lock()
+	stop, done := b.stop, b.done
+	b.cmu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+	_ = b.reg.Unregister()
+	b.producer.Close()
+	b.conn.ok.Store(false)
+	return nil
+}

@@ -1,0 +1,359 @@
+// Package pgstore is the eventsource runtime's PostgreSQL storage: the event
+// store, and in the same database the projection checkpoints, the
+// dead-letter queue and the snapshots (the SQL of package sqlstore with its
+// PostgreSQL dialect).
+//
+// It talks to PostgreSQL through github.com/jackc/pgx/v5's database/sql
+// driver (pgx/v5/stdlib) rather than a pgxpool: sqlstore's stores (and the
+// transactional outbox, whose rows must be written in the event append's
+// transaction) are written once against database/sql for every database, so
+// one *sql.DB (one pool) serves them all and the append and its outbox rows
+// share one *sql.Tx. pgx still does the wire protocol and the types.
+//
+// It is a separate module so that applications (and the otelcol-es
+// collector) that do not use PostgreSQL do not pull the driver in.
+package pgstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/eventsource/sqlstore"
+)
+
+// appendLock is the key of the transaction-level advisory lock every append
+// takes (see Store.AppendEvents).
+const appendLock int64 = 0x6576656e74730001 // "events" + 1
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS events (
+		position       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		event_id       TEXT   NOT NULL UNIQUE,
+		event_type     TEXT   NOT NULL,
+		aggregate_id   TEXT   NOT NULL,
+		aggregate_type TEXT   NOT NULL,
+		version        BIGINT NOT NULL,
+		timestamp_ns   BIGINT NOT NULL,
+		data           BYTEA,
+		metadata       TEXT,
+		CONSTRAINT events_stream_version UNIQUE (aggregate_id, version)
+	)`,
+}
+
+// Config selects optional behaviour of a Store.
+type Config struct {
+	// Outbox makes AppendEvents also write one event_outbox row per event,
+	// in the same transaction: the store is then an eventsource.OutboxStore,
+	// a Repository on it publishes nothing itself, and an
+	// eventsource.OutboxRelay on Store.Outbox publishes the rows.
+	Outbox bool
+}
+
+// Store is an eventsource.EventStore and eventsource.CheckpointStore on a
+// PostgreSQL database; DLQ and Snapshots give the dead-letter queue and
+// snapshot store in the same database. Spans are named
+// postgresql_event_store.*, eventsource.dlq.*, eventsource.snapshot.* (and
+// eventsource.outbox.* with an outbox), with db.system=postgresql; the event
+// store's spans also carry db.name.
+type Store struct {
+	db        *sql.DB
+	ownDB     bool
+	instr     *eventsource.StoreInstrumentation
+	cps       *sqlstore.Checkpoints
+	dlq       eventsource.DeadLetterQueue
+	snapshots eventsource.SnapshotStore
+	outbox    *sqlstore.Outbox // nil without Config.Outbox
+}
+
+var (
+	_ eventsource.EventStore      = (*Store)(nil)
+	_ eventsource.CheckpointStore = (*Store)(nil)
+	_ eventsource.OutboxStore     = (*Store)(nil)
+)
+
+// Open connects to the database at dsn (a postgres:// URL or key=value
+// string, see pgx) and creates the tables if needed.
+func Open(ctx context.Context, dsn string, opts ...eventsource.Option) (*Store, error) {
+	return OpenConfig(ctx, dsn, Config{}, opts...)
+}
+
+// OpenConfig is Open with a Config.
+func OpenConfig(ctx context.Context, dsn string, cfg Config, opts ...eventsource.Option) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(ctx, db, cfg, opts...)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.ownDB = true
+	return s, nil
+}
+
+// New uses a database opened with the "pgx" driver (Close leaves it open).
+func New(ctx context.Context, db *sql.DB, cfg Config, opts ...eventsource.Option) (*Store, error) {
+	if err := createSchema(ctx, db); err != nil {
+		return nil, fmt.Errorf("pgstore: creating schema: %w", err)
+	}
+	var dbName string
+	if err := db.QueryRowContext(ctx, `SELECT current_database()`).Scan(&dbName); err != nil {
+		return nil, err
+	}
+	d := sqlstore.PostgreSQL
+	cps, err := sqlstore.NewCheckpoints(ctx, db, d)
+	if err != nil {
+		return nil, err
+	}
+	dlq, err := sqlstore.NewDeadLetters(ctx, db, d)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := sqlstore.NewSnapshots(ctx, db, d)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		db:        db,
+		instr:     eventsource.NewStoreInstrumentation(semconv.EventStorePostgreSQL, semconv.DBSystemPostgreSQL, trace.SpanKindClient, opts...),
+		cps:       cps,
+		dlq:       eventsource.TraceDeadLetters(dlq, semconv.DBSystemPostgreSQL, opts...),
+		snapshots: eventsource.TraceSnapshots(snaps, semconv.DBSystemPostgreSQL, opts...),
+	}
+	s.instr.SetDBName(dbName)
+	if cfg.Outbox {
+		if s.outbox, err = sqlstore.NewOutbox(ctx, db, d, opts...); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// createSchema creates the events table under a session advisory lock, so
+// that processes starting together do not race on CREATE TABLE IF NOT EXISTS.
+func createSchema(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, appendLock+1); err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, appendLock+1)
+	}()
+	for _, stmt := range schema {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DLQ is the dead-letter queue in this database.
+func (s *Store) DLQ() eventsource.DeadLetterQueue { return s.dlq }
+
+// Snapshots is the snapshot store in this database.
+func (s *Store) Snapshots() eventsource.SnapshotStore { return s.snapshots }
+
+// Outbox implements eventsource.OutboxStore: the outbox AppendEvents writes
+// to, or nil when the store was opened without Config.Outbox.
+func (s *Store) Outbox() eventsource.Outbox {
+	if s.outbox == nil {
+		return nil
+	}
+	return s.outbox
+}
+
+// DB is the database, for read models kept next to the events.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database if Open opened it.
+func (s *Store) Close() error {
+	if !s.ownDB {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// AppendEvents implements eventsource.EventStore.
+//
+// Appends take one transaction-level advisory lock, so they commit one at a
+// time and in position order: a reader following ReadAll never sees position
+// n+1 before n commits (with concurrent identity values it could, and move
+// its checkpoint past an event), and a rejected append never burns identity
+// values, so positions have no gaps. Inside the lock the stream's version is
+// checked before anything is inserted; the unique (aggregate_id, version)
+// constraint backs the check up against writers that do not take the lock.
+func (s *Store) AppendEvents(ctx context.Context, aggregateID, aggregateType string, expectedVersion int64, events []eventsource.Event) ([]eventsource.Event, error) {
+	ctx, span := s.instr.StartAppend(ctx, aggregateID, aggregateType, expectedVersion, len(events))
+	stored, err := s.append(ctx, aggregateID, aggregateType, expectedVersion, events)
+	if err != nil {
+		err = s.conflict(ctx, aggregateID, expectedVersion, err)
+	}
+	s.instr.EndAppend(span, stored, err)
+	return stored, err
+}
+
+func (s *Store) append(ctx context.Context, aggregateID, aggregateType string, expectedVersion int64, events []eventsource.Event) (_ []eventsource.Event, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, appendLock); err != nil {
+		return nil, err
+	}
+	var current int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = $1`, aggregateID).Scan(&current); err != nil {
+		return nil, err
+	}
+	prepared, err := eventsource.PrepareAppend(ctx, aggregateID, aggregateType, expectedVersion, current, events)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
+		(event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING position`)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	for i := range prepared {
+		e := &prepared[i]
+		var meta sql.NullString
+		if len(e.Metadata) > 0 {
+			b, err := json.Marshal(e.Metadata)
+			if err != nil {
+				return nil, err
+			}
+			meta = sql.NullString{String: string(b), Valid: true}
+		}
+		var data []byte
+		if len(e.Data) > 0 {
+			data = []byte(e.Data)
+		}
+		if err := stmt.QueryRowContext(ctx, e.ID, e.Type, e.AggregateID, e.AggregateType, e.Version,
+			e.Timestamp.UnixNano(), data, meta).Scan(&e.Position); err != nil {
+			return nil, err
+		}
+	}
+	if s.outbox != nil {
+		if err := s.outbox.AddTx(ctx, tx, prepared); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return prepared, nil
+}
+
+// conflict turns a violation of the stream's unique version into a
+// *eventsource.ConcurrencyError; other errors are returned as they are.
+func (s *Store) conflict(ctx context.Context, aggregateID string, expected int64, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" || pgErr.ConstraintName != "events_stream_version" {
+		return err
+	}
+	ce := &eventsource.ConcurrencyError{AggregateID: aggregateID, Expected: expected, Actual: -1}
+	_ = s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = $1`, aggregateID).Scan(&ce.Actual)
+	return ce
+}
+
+const selectEvents = `SELECT position, event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata FROM events `
+
+func scanEvents(rows *sql.Rows) ([]eventsource.Event, error) {
+	defer rows.Close()
+	var out []eventsource.Event
+	for rows.Next() {
+		var (
+			e    eventsource.Event
+			ts   int64
+			data []byte
+			meta sql.NullString
+		)
+		if err := rows.Scan(&e.Position, &e.ID, &e.Type, &e.AggregateID, &e.AggregateType, &e.Version, &ts, &data, &meta); err != nil {
+			return nil, err
+		}
+		e.Timestamp = time.Unix(0, ts)
+		if len(data) > 0 {
+			e.Data = json.RawMessage(data)
+		}
+		if meta.Valid && meta.String != "" {
+			if err := json.Unmarshal([]byte(meta.String), &e.Metadata); err != nil {
+				return nil, fmt.Errorf("pgstore: event %s has bad metadata: %w", e.ID, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// GetEvents implements eventsource.EventStore.
+func (s *Store) GetEvents(ctx context.Context, aggregateID string, fromVersion int64) ([]eventsource.Event, error) {
+	ctx, span := s.instr.StartGet(ctx, aggregateID, fromVersion)
+	out, err := s.query(ctx, selectEvents+`WHERE aggregate_id = $1 AND version > $2 ORDER BY version`, aggregateID, fromVersion)
+	s.instr.EndGet(span, out, err)
+	return out, err
+}
+
+// ReadAll implements eventsource.EventStore.
+func (s *Store) ReadAll(ctx context.Context, fromPosition int64, limit int) ([]eventsource.Event, error) {
+	ctx, span := s.instr.StartReadAll(ctx, fromPosition, limit)
+	var out []eventsource.Event
+	var err error
+	if limit <= 0 {
+		out, err = s.query(ctx, selectEvents+`WHERE position > $1 ORDER BY position`, fromPosition)
+	} else {
+		out, err = s.query(ctx, selectEvents+`WHERE position > $1 ORDER BY position LIMIT $2`, fromPosition, limit)
+	}
+	s.instr.EndReadAll(span, out, err)
+	return out, err
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) ([]eventsource.Event, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanEvents(rows)
+}
+
+// HeadPosition implements eventsource.EventStore.
+func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&head)
+	return head, err
+}
+
+// GetCheckpoint implements eventsource.CheckpointStore.
+func (s *Store) GetCheckpoint(ctx context.Context, projection string) (int64, error) {
+	return s.cps.GetCheckpoint(ctx, projection)
+}
+
+// UpdateCheckpoint implements eventsource.CheckpointStore.
+func (s *Store) UpdateCheckpoint(ctx context.Context, projection string, position int64) error {
+	return s.cps.UpdateCheckpoint(ctx, projection, position)
+}
+
+// ResetCheckpoint implements eventsource.CheckpointStore.
+func (s *Store) ResetCheckpoint(ctx context.Context, projection string) error {
+	return s.cps.ResetCheckpoint(ctx, projection)
+}
