@@ -40,78 +40,170 @@ type DeadLetterQueue interface {
 	Retry(ctx context.Context, id string) (DeadLetter, error)
 }
 
-// TraceDeadLetters wraps q so every call is an eventsource.dlq.* span, with
-// db.system set to dbSystem when it is not empty. Store implementations use
-// it so every DLQ has the same spans.
+// DeadLetterQuery selects dead letters, as eventsource-py's
+// get_failed_events(projection_name, status, limit) does. Only unresolved
+// entries are listed (eventsource-py's default status, "failed").
+type DeadLetterQuery struct {
+	// Projection whose entries are listed.
+	Projection string
+	// Limit caps how many entries are returned, the oldest first; 0 or less
+	// returns them all.
+	Limit int
+}
+
+// DeadLetterAdmin is a DeadLetterQueue that also takes what eventsource-py's
+// DLQ calls pass beyond DeadLetterQueue: a limit on a listing, and who
+// resolved an entry. The queues of TraceDeadLetters and NewInMemoryDLQ
+// implement it; QueryDeadLetters and ResolveDeadLetter work with any queue.
+type DeadLetterAdmin interface {
+	DeadLetterQueue
+	// Query lists a projection's unresolved entries, oldest first.
+	Query(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error)
+	// ResolveBy is Resolve naming who resolved the entry. The name goes on
+	// the eventsource.dlq.resolve span as resolved_by; the stores keep no
+	// resolver.
+	ResolveBy(ctx context.Context, id, resolvedBy string) error
+}
+
+// QueryDeadLetters runs q.Query when q is a DeadLetterAdmin, else q.Get cut
+// to query.Limit.
+func QueryDeadLetters(ctx context.Context, q DeadLetterQueue, query DeadLetterQuery) ([]DeadLetter, error) {
+	if a, ok := q.(DeadLetterAdmin); ok {
+		return a.Query(ctx, query)
+	}
+	out, err := q.Get(ctx, query.Projection)
+	return limitDeadLetters(out, query.Limit), err
+}
+
+// ResolveDeadLetter runs q.ResolveBy when q is a DeadLetterAdmin, else
+// q.Resolve.
+func ResolveDeadLetter(ctx context.Context, q DeadLetterQueue, id, resolvedBy string) error {
+	if a, ok := q.(DeadLetterAdmin); ok {
+		return a.ResolveBy(ctx, id, resolvedBy)
+	}
+	return q.Resolve(ctx, id)
+}
+
+func limitDeadLetters(d []DeadLetter, limit int) []DeadLetter {
+	if limit > 0 && len(d) > limit {
+		return d[:limit]
+	}
+	return d
+}
+
+// TraceDeadLetters wraps q so every call is an eventsource.dlq.* span with
+// the attributes of eventsource-py 0.14's DLQ spans (adapters/sql/dlq.py,
+// adapters/memory/dlq.py; testdata/eventsource-py-0.14/spans.yaml), same keys
+// and value types:
+//
+//	eventsource.dlq.add      eventsource.event.id, eventsource.event.type, eventsource.projection.name,
+//	                         eventsource.error.type (the error text cut to 100 characters, as
+//	                         eventsource-py writes it), eventsource.retry.count
+//	eventsource.dlq.get      limit (DLQLimitNone, -1, when unbounded), status_filter ("failed"),
+//	                         eventsource.projection.name
+//	eventsource.dlq.resolve  dlq.id, resolved_by (only when named, through ResolveBy)
+//	eventsource.dlq.retry    dlq.id
+//
+// db.system is written only when dbSystem is semconv.DBSystemMemory
+// ("memory"), as eventsource-py's in-memory DLQ does; its SQL DLQ writes none,
+// so "postgresql" and "sqlite" are accepted and not written. (The collector
+// classifies these spans by name; nothing in it reads their db.system.)
+// The queue returned is a DeadLetterAdmin. Store implementations use it so
+// every DLQ has the same spans.
 func TraceDeadLetters(q DeadLetterQueue, dbSystem string, opts ...Option) DeadLetterQueue {
-	t := &tracedDLQ{q: q, dbSystem: dbSystem}
-	t.t.init(semconv.ScopeRuntime, newOptions(true, opts))
+	return traceDeadLetters(q, dbSystem, opts)
+}
+
+func traceDeadLetters(q DeadLetterQueue, dbSystem string, opts []Option) *tracedDLQ {
+	t := &tracedDLQ{q: q}
+	if dbSystem == semconv.DBSystemMemory {
+		t.s.init(opts, attribute.String(semconv.AttrDBSystem, dbSystem))
+	} else {
+		t.s.init(opts)
+	}
 	return t
 }
 
 type tracedDLQ struct {
-	t        Tracing
-	q        DeadLetterQueue
-	dbSystem string
+	s storeSpans
+	q DeadLetterQueue
 }
 
-func (d *tracedDLQ) start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, spanEnder) {
-	ctx, span := d.t.StartSpan(ctx, name, attrs...)
-	if d.dbSystem != "" && span.IsRecording() {
-		span.SetAttributes(attribute.String(semconv.AttrDBSystem, d.dbSystem))
-	}
-	return ctx, spanEnder{span}
-}
+var _ DeadLetterAdmin = (*tracedDLQ)(nil)
 
 func (d *tracedDLQ) Add(ctx context.Context, dl DeadLetter) (string, error) {
-	ctx, span := d.start(ctx, semconv.SpanDLQAdd,
-		attribute.String(semconv.AttrESProjectionName, dl.Projection),
+	ctx, span := d.s.start(ctx, semconv.SpanDLQAdd,
 		attribute.String(semconv.AttrESEventID, dl.Event.ID),
 		attribute.String(semconv.AttrESEventType, dl.Event.Type),
-		attribute.Int64(semconv.AttrESPosition, dl.Event.Position),
+		attribute.String(semconv.AttrESProjectionName, dl.Projection),
+		attribute.String(semconv.AttrESErrorType, cutRunes(dl.Error, 100)),
 		attribute.Int(semconv.AttrESRetryCount, dl.Attempts))
 	id, err := d.q.Add(ctx, dl)
-	if err == nil {
-		span.set(attribute.String(semconv.AttrESDLQID, id))
-	}
 	span.end(err)
 	return id, err
 }
 
 func (d *tracedDLQ) Get(ctx context.Context, projection string) ([]DeadLetter, error) {
-	ctx, span := d.start(ctx, semconv.SpanDLQGet, attribute.String(semconv.AttrESProjectionName, projection))
-	out, err := d.q.Get(ctx, projection)
-	if err == nil {
-		span.set(attribute.Int(semconv.AttrESEventCount, len(out)))
+	return d.Query(ctx, DeadLetterQuery{Projection: projection})
+}
+
+func (d *tracedDLQ) Query(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = semconv.DLQLimitNone
 	}
+	attrs := []attribute.KeyValue{attribute.Int(semconv.AttrLimit, limit),
+		attribute.String(semconv.AttrStatusFilter, semconv.DLQStatusFailed)}
+	if q.Projection != "" {
+		attrs = append(attrs, attribute.String(semconv.AttrESProjectionName, q.Projection))
+	}
+	ctx, span := d.s.start(ctx, semconv.SpanDLQGet, attrs...)
+	out, err := QueryDeadLetters(ctx, d.q, q)
 	span.end(err)
 	return out, err
 }
 
-func (d *tracedDLQ) Resolve(ctx context.Context, id string) error {
-	ctx, span := d.start(ctx, semconv.SpanDLQResolve, attribute.String(semconv.AttrESDLQID, id))
-	err := d.q.Resolve(ctx, id)
+func (d *tracedDLQ) Resolve(ctx context.Context, id string) error { return d.ResolveBy(ctx, id, "") }
+
+func (d *tracedDLQ) ResolveBy(ctx context.Context, id, resolvedBy string) error {
+	attrs := []attribute.KeyValue{attribute.String(semconv.AttrDLQID, id)}
+	if resolvedBy != "" {
+		attrs = append(attrs, attribute.String(semconv.AttrResolvedBy, resolvedBy))
+	}
+	ctx, span := d.s.start(ctx, semconv.SpanDLQResolve, attrs...)
+	err := ResolveDeadLetter(ctx, d.q, id, resolvedBy)
 	span.end(err)
 	return err
 }
 
 func (d *tracedDLQ) Retry(ctx context.Context, id string) (DeadLetter, error) {
-	ctx, span := d.start(ctx, semconv.SpanDLQRetry, attribute.String(semconv.AttrESDLQID, id))
+	ctx, span := d.s.start(ctx, semconv.SpanDLQRetry, attribute.String(semconv.AttrDLQID, id))
 	out, err := d.q.Retry(ctx, id)
-	if err == nil {
-		span.set(attribute.Int(semconv.AttrESRetryCount, out.Attempts))
-	}
 	span.end(err)
 	return out, err
 }
 
-// InMemoryDLQ is a bounded DeadLetterQueue emitting eventsource.dlq.* spans.
+// cutRunes returns s cut to n characters, as Python's s[:n] does.
+func cutRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
+
+// InMemoryDLQ is a bounded DeadLetterQueue emitting eventsource.dlq.* spans
+// with db.system "memory", as eventsource-py's in-memory DLQ does.
 // When full, the oldest entry is evicted and counted in Evicted. Its entries
 // are lost on restart; sqlitestore keeps them in the database.
 type InMemoryDLQ struct {
-	traced DeadLetterQueue
+	traced *tracedDLQ
 	mem    *memDLQ
 }
+
+var _ DeadLetterAdmin = (*InMemoryDLQ)(nil)
 
 // NewInMemoryDLQ returns a DLQ holding at most maxEntries (default 10000).
 func NewInMemoryDLQ(maxEntries int, opts ...Option) *InMemoryDLQ {
@@ -119,7 +211,7 @@ func NewInMemoryDLQ(maxEntries int, opts ...Option) *InMemoryDLQ {
 		maxEntries = 10000
 	}
 	mem := &memDLQ{max: maxEntries, entries: make(map[string]*DeadLetter), open: make(map[string]string)}
-	return &InMemoryDLQ{traced: TraceDeadLetters(mem, "", opts...), mem: mem}
+	return &InMemoryDLQ{traced: traceDeadLetters(mem, semconv.DBSystemMemory, opts), mem: mem}
 }
 
 // Add implements DeadLetterQueue.
@@ -132,8 +224,18 @@ func (q *InMemoryDLQ) Get(ctx context.Context, projection string) ([]DeadLetter,
 	return q.traced.Get(ctx, projection)
 }
 
+// Query implements DeadLetterAdmin.
+func (q *InMemoryDLQ) Query(ctx context.Context, query DeadLetterQuery) ([]DeadLetter, error) {
+	return q.traced.Query(ctx, query)
+}
+
 // Resolve implements DeadLetterQueue.
 func (q *InMemoryDLQ) Resolve(ctx context.Context, id string) error { return q.traced.Resolve(ctx, id) }
+
+// ResolveBy implements DeadLetterAdmin; the in-memory queue keeps no resolver.
+func (q *InMemoryDLQ) ResolveBy(ctx context.Context, id, resolvedBy string) error {
+	return q.traced.ResolveBy(ctx, id, resolvedBy)
+}
 
 // Retry implements DeadLetterQueue.
 func (q *InMemoryDLQ) Retry(ctx context.Context, id string) (DeadLetter, error) {

@@ -129,7 +129,7 @@ func (r *Repository[A]) load(ctx context.Context, id string) (A, error) {
 	a := r.factory(id)
 	var from int64
 	if snapper, ok := any(a).(Snapshotter); ok && r.snapshots != nil {
-		snap, found, err := r.snapshots.GetSnapshot(ctx, id)
+		snap, found, err := GetSnapshotOfType(ctx, r.snapshots, id, r.aggregateType) // the span names the type on a miss too
 		if err != nil {
 			return a, err
 		}

@@ -215,3 +215,26 @@ func (s spanEnder) set(attrs ...attribute.KeyValue) {
 }
 
 func (s spanEnder) end(err error) { endSpan(s.span, err) }
+
+// storeSpans traces the calls of a store wrapper (TraceDeadLetters,
+// TraceSnapshots) in the runtime's scope: each span carries its call's
+// attributes, then the wrapper's fixed ones, and ends with the call's error
+// (spanEnder.end). The wrappers only name their spans and attributes.
+type storeSpans struct {
+	t     Tracing
+	fixed []attribute.KeyValue
+}
+
+func (s *storeSpans) init(opts []Option, fixed ...attribute.KeyValue) {
+	s.t.init(semconv.ScopeRuntime, newOptions(true, opts))
+	s.fixed = fixed
+}
+
+// start starts a span; end it with end(err), add result attributes with set.
+func (s *storeSpans) start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, spanEnder) {
+	ctx, span := s.t.StartSpan(ctx, name, attrs...)
+	if len(s.fixed) > 0 && span.IsRecording() {
+		span.SetAttributes(s.fixed...)
+	}
+	return ctx, spanEnder{span}
+}

@@ -32,6 +32,19 @@ const (
 	ProjectionStatusDeadLettered = "dead_lettered"
 )
 
+// Attribute values of the eventsource.dlq.* spans.
+const (
+	// DBSystemMemory is the db.system of eventsource-py's in-memory DLQ spans (adapters/memory/dlq.py);
+	// its SQL DLQ (adapters/sql/dlq.py) and all its snapshot stores write no db.system.
+	DBSystemMemory = "memory"
+	// DLQStatusFailed is the status_filter of eventsource.dlq.get: the entries not resolved
+	// (eventsource-py's default status of get_failed_events).
+	DLQStatusFailed = "failed"
+	// DLQLimitNone is the limit of an eventsource.dlq.get that returns every entry: -1, the value
+	// eventsource-py itself uses for "unbounded" (eventsource.lock.timeout).
+	DLQLimitNone = -1
+)
+
 // Runtime-only attribute keys.
 const (
 	// AttrOutboxID identifies an outbox entry (unprefixed in eventsource-py, as "outbox.id").
@@ -48,6 +61,15 @@ const (
 
 	// AttrESDLQID identifies a dead-letter entry.
 	AttrESDLQID = AttrDLQID
+)
+
+// Unprefixed attribute keys of eventsource-py's eventsource.dlq.* spans.
+const (
+	// AttrStatusFilter is the status eventsource.dlq.get selects.
+	AttrStatusFilter = "status_filter"
+	// AttrResolvedBy names who resolved a dead letter, on eventsource.dlq.resolve; absent when
+	// nobody is named (eventsource-py drops an empty resolved_by).
+	AttrResolvedBy = "resolved_by"
 )
 
 // EventApplyFailed is a span event on projection.<name> for each failed attempt.

@@ -1,0 +1,27 @@
+package sqlitestore
+
+import (
+	"path/filepath"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/storetest"
+)
+
+// TestDLQAndSnapshotSpansMatchEventsourcePy: the store's eventsource.dlq.*
+// and eventsource.snapshot.* spans are eventsource-py 0.14's SQL DLQ and
+// SQLite snapshot store spans (names, attribute keys, value types).
+func TestDLQAndSnapshotSpansMatchEventsourcePy(t *testing.T) {
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	s, err := Open(filepath.Join(t.TempDir(), "events.db"), eventsource.WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	storetest.CheckDeadLetterSpans(t, s.DLQ(), sr, storetest.PySQLDLQ, "")
+	storetest.CheckSnapshotSpans(t, s.Snapshots(), sr, storetest.PySQLiteSnapshots)
+}
