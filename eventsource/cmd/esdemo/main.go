@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +23,8 @@ import (
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -57,6 +60,15 @@ type config struct {
 	teeLagSource    string
 	commands        int
 	replayAfterCmds int
+	bus             string
+	brokers         string
+	topic           string
+	partitions      int
+	consumerGroup   string
+	projService     string
+	store           string
+	sqlitePath      string
+	postgresURL     string
 }
 
 func parseFlags(args []string) (config, error) {
@@ -90,8 +102,57 @@ func parseFlags(args []string) (config, error) {
 		`what apply spans carry for the collector's lag: "reported" (cqrs.projection.lag_ms and the event timestamp), "event_timestamp" (no lag_ms), "link" (neither: projectionlag must join the producer)`)
 	fs.StringVar(&c.teeEndpoint, "tee-endpoint", "", "a second OTLP gRPC endpoint receiving the same spans (empty: none)")
 	fs.StringVar(&c.teeLagSource, "tee-lag-source", lagReported, "-lag-source for -tee-endpoint")
+	fs.StringVar(&c.bus, "bus", busMemory, `event bus: "memory" (in-process) or "kafka" (the projections consume in a second service)`)
+	fs.StringVar(&c.brokers, "brokers", "", "with -bus kafka: Kafka brokers host:port,... (empty: an in-process kfake broker)")
+	fs.StringVar(&c.topic, "topic", "", `with -bus kafka: the events topic (default "esdemo.events" in process, "esdemo.events.<run id>" on -brokers)`)
+	fs.IntVar(&c.partitions, "partitions", 1, "with -bus kafka: partitions of the topic the demo creates")
+	fs.StringVar(&c.consumerGroup, "consumer-group", "", "with -bus kafka: the projections' consumer group (default: -projection-service-name)")
+	fs.StringVar(&c.projService, "projection-service-name", "", `with -bus kafka: service.name of the projections (default "<service-name>-projections")`)
+	fs.StringVar(&c.store, "store", storeMemory, `event store, checkpoints, dead letters, snapshots: "memory", "sqlite" or "postgres"`)
+	fs.StringVar(&c.sqlitePath, "sqlite-path", "", "with -store sqlite: the database file (default: a temporary file removed at exit)")
+	fs.StringVar(&c.postgresURL, "postgres-url", "", "with -store postgres: the database URL (required), e.g. postgres://user@host:5432/db")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.bus != busMemory && c.bus != busKafka {
+		return c, fmt.Errorf("-bus must be %s or %s, not %q", busMemory, busKafka, c.bus)
+	}
+	if c.bus != busKafka {
+		for _, f := range []string{"brokers", "topic", "partitions", "consumer-group", "projection-service-name"} {
+			if set[f] {
+				return c, fmt.Errorf("-%s needs -bus kafka", f)
+			}
+		}
+	} else if set["workers"] {
+		return c, errors.New("-workers is the in-process bus's: with -bus kafka the projections consume in one consumer group")
+	}
+	switch c.store {
+	case storeMemory, storeSQLite, storePostgres:
+	default:
+		return c, fmt.Errorf("-store must be %s, %s or %s, not %q", storeMemory, storeSQLite, storePostgres, c.store)
+	}
+	switch {
+	case set["sqlite-path"] && c.store != storeSQLite:
+		return c, errors.New("-sqlite-path needs -store sqlite")
+	case set["postgres-url"] && c.store != storePostgres:
+		return c, errors.New("-postgres-url needs -store postgres")
+	case c.store == storePostgres && c.postgresURL == "":
+		return c, errors.New("-store postgres needs -postgres-url (e.g. postgres://user@127.0.0.1:5432/esdemo)")
+	case c.partitions < 1:
+		return c, errors.New("-partitions must be >= 1")
+	case c.bus == busKafka && c.brokers != "" && strings.Trim(c.brokers, ", ") == "":
+		return c, errors.New("-brokers has no host:port")
+	}
+	if c.projService == "" {
+		c.projService = c.service
+		if c.bus == busKafka {
+			c.projService = c.service + "-projections"
+		}
+	}
+	if c.bus == busKafka && c.projService == c.service {
+		return c, errors.New("-projection-service-name must differ from -service-name")
 	}
 	switch {
 	case c.rate <= 0:
@@ -132,8 +193,8 @@ func main() {
 // newTracerProvider exports over OTLP gRPC. The batch processor blocks
 // instead of dropping when its queue is full, so every span counted in the
 // ground truth reaches the collector.
-func newTracerProvider(ctx context.Context, cfg config, rec *recorder) (*sdktrace.TracerProvider, error) {
-	res, err := resource.New(ctx, resource.WithAttributes(otsemconv.ServiceName(cfg.service)), resource.WithTelemetrySDK())
+func newTracerProvider(ctx context.Context, cfg config, service string, rec *recorder) (*sdktrace.TracerProvider, error) {
+	res, err := resource.New(ctx, resource.WithAttributes(otsemconv.ServiceName(service)), resource.WithTelemetrySDK())
 	if err != nil {
 		return nil, err
 	}
@@ -173,8 +234,8 @@ func newExporter(ctx context.Context, endpoint string, insecure bool) (sdktrace.
 	return otlptracegrpc.New(ctx, eopts...)
 }
 
-func newMeterProvider(ctx context.Context, cfg config) (*sdkmetric.MeterProvider, error) {
-	res, err := resource.New(ctx, resource.WithAttributes(otsemconv.ServiceName(cfg.service)), resource.WithTelemetrySDK())
+func newMeterProvider(ctx context.Context, cfg config, service string) (*sdkmetric.MeterProvider, error) {
+	res, err := resource.New(ctx, resource.WithAttributes(otsemconv.ServiceName(service)), resource.WithTelemetrySDK())
 	if err != nil {
 		return nil, err
 	}
@@ -202,57 +263,131 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		return n
 	})
-	tp, err := newTracerProvider(ctx, cfg, rec)
+	log := slog.New(eventsource.NewTraceHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	tp, err := newTracerProvider(ctx, cfg, cfg.service, rec)
 	if err != nil {
 		return err
 	}
-	opt := eventsource.WithTracerProvider(tp)
-	// Only the buses and projection runners take the meter provider.
+	tps := []*sdktrace.TracerProvider{tp}
+	// With -bus kafka the projections run in a second service: its own provider and resource, the same
+	// ground truth.
+	projTP := tp
+	if cfg.bus == busKafka {
+		if projTP, err = newTracerProvider(ctx, cfg, cfg.projService, rec); err != nil {
+			return err
+		}
+		tps = append(tps, projTP)
+	}
+	opt, projOpt := eventsource.WithTracerProvider(tp), eventsource.WithTracerProvider(projTP)
+	// Only the buses and projection runners take the meter provider; the cqrs.* runtime metrics only with
+	// -runtime-metrics. The Kafka buses' kafka.eventbus.* metrics are always exported: the collector does not
+	// derive them.
 	metricOpt := eventsource.WithMeterProvider(nil)
-	if cfg.runtimeMetrics && cfg.endpoint != "none" {
-		mp, err := newMeterProvider(ctx, cfg)
+	projMetricOpt := metricOpt
+	var busMP, projBusMP metric.MeterProvider = noop.NewMeterProvider(), noop.NewMeterProvider()
+	var mps []*sdkmetric.MeterProvider
+	shutdownMetrics := func(ctx context.Context) {
+		for _, mp := range mps {
+			if err := mp.Shutdown(ctx); err != nil {
+				log.Warn("shutting down the meter provider", "err", err)
+			}
+		}
+		mps = nil
+	}
+	defer func() { shutdownMetrics(context.WithoutCancel(ctx)) }()
+	if cfg.endpoint != "none" && (cfg.runtimeMetrics || cfg.bus == busKafka) {
+		mp, err := newMeterProvider(ctx, cfg, cfg.service)
 		if err != nil {
 			return err
 		}
-		defer func() { _ = mp.Shutdown(context.WithoutCancel(ctx)) }()
-		metricOpt = eventsource.WithMeterProvider(mp)
+		mps, busMP = append(mps, mp), mp
+		if cfg.runtimeMetrics {
+			metricOpt, projMetricOpt = eventsource.WithMeterProvider(mp), eventsource.WithMeterProvider(mp)
+		}
+		if cfg.bus == busKafka {
+			pmp, err := newMeterProvider(ctx, cfg, cfg.projService)
+			if err != nil {
+				return err
+			}
+			mps, projBusMP = append(mps, pmp), pmp
+			if cfg.runtimeMetrics {
+				projMetricOpt = eventsource.WithMeterProvider(pmp)
+			}
+		}
 	}
-	log := slog.New(eventsource.NewTraceHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	rnd := rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x9e3779b97f4a7c15))
 
-	store := eventsource.NewInMemoryEventStore(opt)
-	bus := eventsource.NewEventBus(eventsource.EventBusConfig{Workers: cfg.workers, QueueSize: 4096}, opt)
-	snapshots := eventsource.NewInMemorySnapshotStore(opt)
+	// Through Kafka, a SQL store publishes through its outbox and a relay.
+	st, err := openStores(ctx, cfg, opt, projOpt, cfg.bus == busKafka && cfg.store != storeMemory)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.close(); err != nil {
+			log.Warn("closing the store", "err", err)
+		}
+	}()
+	var (
+		bus        *eventsource.EventBus
+		kafka      *kafkaSide
+		relay      *eventsource.OutboxRelay
+		publisher  eventsource.EventPublisher
+		subscriber eventsource.EventSubscriber
+	)
+	if cfg.bus == busKafka {
+		if kafka, err = startKafka(ctx, cfg, tp, projTP, busMP, projBusMP); err != nil {
+			return err
+		}
+		defer kafka.close()
+		subscriber = kafka
+		if st.outbox != nil {
+			relay, err = eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: st.outbox, Publisher: kafka.publisher(),
+				PollInterval: 20 * time.Millisecond, OnError: func(err error) { log.Warn("outbox relay", "err", err) }})
+			if err != nil {
+				return err
+			}
+		} else {
+			publisher = kafka.publisher()
+		}
+	} else {
+		bus = eventsource.NewEventBus(eventsource.EventBusConfig{Workers: cfg.workers, QueueSize: 4096}, opt)
+		publisher, subscriber = bus, bus
+	}
 	summary := &orderSummary{rows: map[string]orderView{},
 		slow: &slowness{delay: cfg.summaryDelay, jitter: cfg.summaryJitter, failRatio: cfg.projErrorRatio, rnd: rand.New(rand.NewPCG(cfg.seed+1, 1))}}
 	levels := &inventoryLevels{lvl: map[string]int{},
 		slow: &slowness{delay: cfg.inventoryDelay, jitter: cfg.inventoryJitter, failRatio: cfg.projErrorRatio, rnd: rand.New(rand.NewPCG(cfg.seed+2, 2))}}
 	handles = []eventsource.EventFilter{summary, levels}
 	orders, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{
-		Store: store, AggregateType: "Order", Factory: newOrder, Snapshots: snapshots, Publisher: bus}, opt)
+		Store: st.write, AggregateType: "Order", Factory: newOrder, Snapshots: st.snapshots, Publisher: publisher}, opt)
 	if err != nil {
 		return err
 	}
 	inv, err := eventsource.NewRepository(eventsource.RepositoryConfig[*inventory]{
-		Store: store, AggregateType: "Inventory", Factory: newInventory, Publisher: bus}, opt)
+		Store: st.write, AggregateType: "Inventory", Factory: newInventory, Publisher: publisher}, opt)
 	if err != nil {
 		return err
 	}
-	dlq := eventsource.NewInMemoryDLQ(100000, opt)
-	checkpoints := eventsource.NewInMemoryCheckpointStore()
 	runners := map[string]*eventsource.ProjectionRunner{}
 	for _, p := range []eventsource.Projection{summary, levels} {
 		r, err := eventsource.NewProjectionRunner(eventsource.ProjectionConfig{
-			Projection: p, Store: store, Checkpoints: checkpoints, DLQ: dlq,
-			MaxAttempts: cfg.maxAttempts, OnApply: rec.apply}, opt, metricOpt)
+			Projection: p, Store: st.read, Checkpoints: st.checkpoints, DLQ: st.dlq,
+			MaxAttempts: cfg.maxAttempts, OnApply: rec.apply}, projOpt, projMetricOpt)
 		if err != nil {
 			return err
 		}
-		if _, err := r.CatchUp(ctx); err != nil {
+		// Subscribe, then catch up from the checkpoint (a reused -sqlite-path or database has one).
+		if _, err := r.Start(ctx, subscriber); err != nil {
 			return err
 		}
-		bus.Subscribe(r)
 		runners[p.Name()] = r
+	}
+	if kafka != nil {
+		kafka.consume(ctx, log)
+	}
+	if relay != nil {
+		relay.Start(context.WithoutCancel(ctx))
+		defer relay.Stop()
 	}
 
 	h := &handlers{orders: orders, inventory: inv, summary: summary}
@@ -263,7 +398,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	queries.Register("GetOrder", h.getOrder)
 	queries.Register("ListOrders", h.listOrders)
 
-	log.InfoContext(ctx, "esdemo starting", "endpoint", cfg.endpoint, "rate", cfg.rate, "duration", cfg.duration)
+	log.InfoContext(ctx, "esdemo starting", "endpoint", cfg.endpoint, "bus", cfg.bus, "store", cfg.store, "rate", cfg.rate, "duration", cfg.duration)
 	// -commands bounds the load by count instead of time, so a test's workload does not depend on the clock.
 	loadCtx, cancelLoad := context.WithTimeout(ctx, cfg.duration)
 	if cfg.commands > 0 {
@@ -382,30 +517,58 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	wg.Wait()
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drainTimeout)
 	defer cancel()
-	if err := bus.Drain(dctx); err != nil {
-		log.Warn("projections did not catch up before exit", "pending", bus.QueueDepth())
+	if kafka != nil {
+		// Caught up: every runner's checkpoint at the store's head, every record delivered, and the relay's
+		// last pass marked what it published (a pass stopped in between would leave published rows pending).
+		for !kafka.caughtUp(dctx, st.write.HeadPosition, runners) || relay != nil && relay.Stats().Published < kafka.published.Load() {
+			if dctx.Err() != nil {
+				log.Warn("projections did not catch up before exit", "published", kafka.published.Load())
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if relay != nil {
+			relay.Stop()
+		}
+		kafka.close() // the consumer commits and leaves the group
+	} else {
+		if err := bus.Drain(dctx); err != nil {
+			log.Warn("projections did not catch up before exit", "pending", bus.QueueDepth())
+		}
+		bus.Close()
 	}
-	bus.Close()
-	if err := tp.ForceFlush(dctx); err != nil {
-		log.Warn("flushing spans", "err", err)
+	for _, p := range tps {
+		if err := p.ForceFlush(dctx); err != nil {
+			log.Warn("flushing spans", "err", err)
+		}
+		if err := p.Shutdown(dctx); err != nil {
+			log.Warn("shutting down the tracer provider", "err", err)
+		}
 	}
-	if err := tp.Shutdown(dctx); err != nil {
-		log.Warn("shutting down the tracer provider", "err", err)
+	shutdownMetrics(dctx) // the last kafka.eventbus.* values
+	names := make([]string, 0, len(runners))
+	for name := range runners {
+		names = append(names, name)
 	}
+	dlqEntries := st.dlqEntries(context.Background(), names) // the providers are shut down: no spans
 
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	gt := &rec.gt
+	gt.ProjectionServiceName, gt.Bus, gt.Store = cfg.projService, cfg.bus, cfg.store
+	if kafka != nil {
+		gt.Kafka = kafka.truth(relay != nil, cfg.partitions)
+	}
 	gt.DurationMs = float64(time.Since(start)) / float64(time.Millisecond)
 	gt.Replays = int(replays.Load())
-	gt.HeadPosition, _ = store.HeadPosition(context.Background())
+	gt.HeadPosition, _ = st.write.HeadPosition(context.Background())
 	for name, r := range runners {
 		if gt.Projections[name] == nil {
 			gt.Projections[name] = &projectionTruth{Phases: map[string]*phaseTruth{}}
 		}
 		gt.Projections[name].Checkpoint = r.Checkpoint()
 	}
-	gt.DLQEntries = dlq.Len()
+	gt.DLQEntries = dlqEntries
 
 	w := stdout
 	if cfg.out != "-" {

@@ -15,24 +15,45 @@ import (
 
 // groundTruth is printed as JSON at exit; README.md documents its shape.
 type groundTruth struct {
-	ServiceName    string                      `json:"service_name"`
-	DurationMs     float64                     `json:"duration_ms"`
-	Commands       map[string]map[string]int64 `json:"commands"`
-	CommandsTotal  int64                       `json:"commands_total"`
-	EventsProduced eventsProduced              `json:"events_produced"`
-	Queries        map[string]map[string]int64 `json:"queries"`
-	QueriesTotal   int64                       `json:"queries_total"`
-	QueryResults   map[string]*stats           `json:"query_result_size"`
-	Projections    map[string]*projectionTruth `json:"projections"`
-	Lag            map[string]*stats           `json:"lag_ms"`
-	HeadPosition   int64                       `json:"head_position"`
-	Replays        int                         `json:"replays"`
-	Spans          map[string]int64            `json:"spans"`
-	SpansTotal     int64                       `json:"spans_total"`
-	DLQEntries     int                         `json:"dlq_entries"`
+	ServiceName string `json:"service_name"`
+	// ProjectionServiceName is the service the projections run in: service_name but with -bus kafka.
+	ProjectionServiceName string                      `json:"projection_service_name"`
+	Bus                   string                      `json:"bus"`
+	Store                 string                      `json:"store"`
+	DurationMs            float64                     `json:"duration_ms"`
+	Commands              map[string]map[string]int64 `json:"commands"`
+	CommandsTotal         int64                       `json:"commands_total"`
+	EventsProduced        eventsProduced              `json:"events_produced"`
+	Queries               map[string]map[string]int64 `json:"queries"`
+	QueriesTotal          int64                       `json:"queries_total"`
+	QueryResults          map[string]*stats           `json:"query_result_size"`
+	Projections           map[string]*projectionTruth `json:"projections"`
+	Lag                   map[string]*stats           `json:"lag_ms"`
+	HeadPosition          int64                       `json:"head_position"`
+	Replays               int                         `json:"replays"`
+	Spans                 map[string]int64            `json:"spans"`
+	SpansTotal            int64                       `json:"spans_total"`
+	DLQEntries            int                         `json:"dlq_entries"`
 	// ConsistencyDelay is command end → live apply end, by command type and
 	// projection: what projectionlag reports as cqrs.consistency.delay_ms.
 	ConsistencyDelay map[string]map[string]*stats `json:"consistency_delay_ms"`
+	// Kafka is set with -bus kafka.
+	Kafka *kafkaTruth `json:"kafka,omitempty"`
+}
+
+// kafkaTruth describes the Kafka bus of a -bus kafka run.
+type kafkaTruth struct {
+	Brokers       string `json:"brokers"`
+	InProcess     bool   `json:"in_process"`
+	Topic         string `json:"topic"`
+	ConsumerGroup string `json:"consumer_group"`
+	Partitions    int    `json:"partitions"`
+	// Outbox: the events went through the store's outbox and a relay (-store sqlite|postgres).
+	Outbox bool `json:"outbox"`
+	// Published counts the events the brokers acknowledged (kafka.eventbus.messages.published).
+	Published int64 `json:"published"`
+	// Delivered counts, per projection, the records handed to its runner and settled.
+	Delivered map[string]int64 `json:"delivered"`
 }
 
 type eventsProduced struct {
