@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pipeline"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
@@ -81,47 +80,7 @@ func cmdKey(ct string) string {
 }
 
 func TestEventsProducedCountedOnce(t *testing.T) {
-	b := testbatch.New("svc")
-	// Own count, span events and an append beneath: the own count wins.
-	own := b.Command("Own", 1, 5, map[string]any{semconv.AttrEventsCount: 3})
-	for range 3 {
-		own.Events().AppendEmpty().SetName(semconv.EventDomainEventProduced)
-	}
-	b.AppendEvents(1, own.SpanID(), 3)
-	// Span events only, an append beneath: span events win.
-	evs := b.Command("Events", 2, 5, nil)
-	for range 2 {
-		evs.Events().AppendEmpty().SetName(semconv.EventDomainEventProduced)
-	}
-	b.AppendEvents(2, evs.SpanID(), 2)
-	// Nothing on the command: the appends beneath it (at any depth) count.
-	bare := b.Command("Bare", 3, 5, nil)
-	save := b.Span(semconv.SpanRepositorySave, 3, bare.SpanID(), 2, map[string]any{semconv.AttrSide: semconv.SideWrite, semconv.AttrESEventCount: 4})
-	b.AppendEvents(3, save.SpanID(), 4)
-	b.AppendEvents(3, bare.SpanID(), 1)
-	// Nothing anywhere: zero, still recorded once.
-	b.Command("None", 4, 5, nil)
-	// A nested command that reports its own count blocks its appends from
-	// reaching the outer command.
-	outer := b.Command("Outer", 5, 5, nil)
-	inner := b.Span("command.Inner", 5, outer.SpanID(), 1, map[string]any{
-		semconv.AttrSide: semconv.SideWrite, semconv.AttrCommandType: "Inner", semconv.AttrEventsCount: 1,
-	})
-	b.AppendEvents(5, inner.SpanID(), 1)
-	// An append of another trace with a colliding parent id is not ours.
-	b.AppendEvents(99, bare.SpanID(), 100)
-	// eventsource-py 0.14 traces no event store: the repository save, or the migration router's append,
-	// carries the count (the store append the runtime module nests under its save is not counted again).
-	py := b.Command("Py", 6, 5, nil)
-	b.Span(semconv.SpanRepositorySave, 6, py.SpanID(), 2, map[string]any{semconv.AttrSide: semconv.SideWrite, semconv.AttrESEventCount: 2})
-	routed := b.Command("Routed", 7, 5, nil)
-	b.Span(semconv.SpanRouterAppend, 7, routed.SpanID(), 2, map[string]any{semconv.AttrSide: semconv.SideWrite, semconv.AttrESEventCount: 3})
-
-	// A failed command produced nothing, whatever it reports; a failed append stored nothing.
-	b.Command("Failed", 8, 5, map[string]any{semconv.AttrEventsCount: 3}).Status().SetCode(ptrace.StatusCodeError)
-	retried := b.Command("Retried", 9, 5, nil)
-	b.AppendEvents(9, retried.SpanID(), 1).Status().SetCode(ptrace.StatusCodeError)
-	b.AppendEvents(9, retried.SpanID(), 1)
+	b := behaviourInputs["events-produced-once"]()
 
 	got := points(consumeAndFlush(t, createDefaultConfig().(*Config), b), semconv.MetricEventsProduced)
 	assert.Equal(t, map[string]int64{
@@ -131,15 +90,7 @@ func TestEventsProducedCountedOnce(t *testing.T) {
 }
 
 func TestStatusAndInvalidInput(t *testing.T) {
-	b := testbatch.New("")
-	b.Command("A", 1, 5, nil).Status().SetCode(2) // error
-	b.Command("A", 1, 5, nil)
-	neg := b.Command("A", 1, 5, map[string]any{semconv.AttrEventsCount: "three"})
-	neg.SetEndTimestamp(neg.StartTimestamp() - 1)
-	b.Span("projection.p", 1, pcommon.SpanID{}, 1, map[string]any{
-		semconv.AttrSide: semconv.SideProjection, semconv.AttrProjectionName: "p", semconv.AttrProjectionLagMs: "slow",
-	})
-	b.Span("no.side", 1, pcommon.SpanID{}, 1, nil)
+	b := behaviourInputs["status-and-invalid"]()
 
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
@@ -173,11 +124,7 @@ func TestDimensionsAndInstance(t *testing.T) {
 	cfg.Dimensions = []Dimension{{Name: "deployment.environment"}, {Name: "tenant", Default: &def}}
 	cfg.ResourceDimensions = []string{"service.namespace"}
 	cfg.CollectorInstance = CollectorInstanceConfig{Enabled: true, AttributeKey: semconv.AttrCollectorInstanceID, Value: "gw-1"}
-	b := testbatch.New("svc")
-	b.RS.Resource().Attributes().PutStr("deployment.environment", "prod")
-	b.RS.Resource().Attributes().PutStr("service.namespace", "shop")
-	b.Command("A", 1, 5, map[string]any{"tenant": "t1"})
-	b.Command("A", 1, 5, map[string]any{"deployment.environment": "canary"})
+	b := behaviourInputs["dimensions-and-instance"]()
 	md := consumeAndFlush(t, cfg, b)
 
 	res := md.ResourceMetrics().At(0).Resource().Attributes().AsRaw()
@@ -189,12 +136,7 @@ func TestDimensionsAndInstance(t *testing.T) {
 }
 
 func TestOneResourcePerService(t *testing.T) {
-	b := testbatch.New("a")
-	b.Command("X", 1, 1, nil)
-	b.Resource("b")
-	b.Command("X", 2, 1, nil)
-	b.Resource("a") // a second ResourceSpans of service a merges with the first
-	b.Command("X", 3, 1, nil)
+	b := behaviourInputs["one-resource-per-service"]()
 	md := consumeAndFlush(t, createDefaultConfig().(*Config), b)
 	require.Equal(t, 2, md.ResourceMetrics().Len())
 }
@@ -203,10 +145,7 @@ func TestSampledCountsAreExtrapolated(t *testing.T) {
 	for _, extrapolate := range []bool{true, false} {
 		cfg := createDefaultConfig().(*Config)
 		cfg.ExtrapolateSampledCounts = extrapolate
-		b := testbatch.New("svc")
-		b.Command("A", 1, 5, map[string]any{semconv.AttrEventsCount: 2}).TraceState().FromRaw("ot=th:c") // p=0.25
-		b.Command("A", 2, 5, nil).TraceState().FromRaw("vendor=x,ot=th:0")                               // p=1
-		b.Command("A", 3, 5, nil).TraceState().FromRaw("ot=th:zz")                                       // malformed: 1
+		b := behaviourInputs["sampled-counts"]()
 		md := consumeAndFlush(t, cfg, b)
 		want, wantEvents := int64(3), int64(2)
 		if extrapolate {
@@ -246,12 +185,7 @@ func TestProjectionStateAndPositions(t *testing.T) {
 }
 
 func TestReplayLagKeptApart(t *testing.T) {
-	b := testbatch.New("svc")
-	b.Apply("p", "E", 1, 10)
-	r := b.Apply("p", "E", 1, 1e6)
-	r.Attributes().PutStr(semconv.AttrProjectionPhase, semconv.PhaseReplay)
-	r.Attributes().PutDouble(semconv.AttrConsistencyDelayMs, 1e6)
-	r.Attributes().PutStr(semconv.AttrCommandType, "C")
+	b := behaviourInputs["replay-lag-apart"]()
 	md := consumeAndFlush(t, createDefaultConfig().(*Config), b)
 	k := fmt.Sprint(map[string]any{semconv.MetricAttrProjectionName: "p", semconv.MetricAttrEventType: "E"})
 	assert.Equal(t, map[string]int64{k: 1}, points(md, semconv.MetricProjectionLag))
@@ -309,6 +243,9 @@ func TestCardinalityBounded(t *testing.T) {
 	}
 	cfg := createDefaultConfig().(*Config)
 	cfg.CardinalityLimit = 1000
+	// The same spans are resent with new attributes: dedupe would rightly
+	// count them once.
+	cfg.Dedupe.Enabled = false
 	c, _ := newTestConnector(t, cfg, consumertest.NewNop())
 	const perBatch = 10_000
 	b := testbatch.New("svc")
@@ -442,9 +379,7 @@ func TestCollectorInstanceDefaultsToOwnID(t *testing.T) {
 
 func TestLongValuesAreClipped(t *testing.T) {
 	long := strings.Repeat("é", 1000) // 2 bytes per rune
-	b := testbatch.New("svc")
-	b.Command(long, 1, 1, nil)
-	b.Command(long+"x", 1, 1, nil) // same first 256 bytes: same series
+	b := behaviourInputs["long-values-clipped"]()
 	md := consumeAndFlush(t, createDefaultConfig().(*Config), b)
 	got := points(md, semconv.MetricCommandTotal)
 	require.Len(t, got, 1)

@@ -2,6 +2,7 @@ package spanmetricses
 
 import (
 	"context"
+	"encoding/binary"
 	"runtime"
 	"testing"
 
@@ -12,14 +13,28 @@ import (
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
+// BenchmarkConsumeTraces sends one ~1000-span batch per op. The first three
+// resend the same spans, so they run with dedupe off (as before dedupe
+// existed); the dedupe cases compare fresh ids per op (every span new, the
+// table full and evicting after 131 ops) with and without dedupe, and a
+// retried batch (every span a duplicate).
 func BenchmarkConsumeTraces(b *testing.B) {
+	noDedupe := func(c *Config) { c.Dedupe.Enabled = false }
 	for _, tc := range []struct {
-		name string
-		cfg  func(*Config)
+		name  string
+		cfg   func(*Config)
+		fresh bool // new trace ids every op
 	}{
-		{name: "explicit"},
-		{name: "exponential", cfg: func(c *Config) { c.Histogram.Exponential = &ExponentialHistogramConfig{MaxSize: 160} }},
-		{name: "no_own_event_count", cfg: nil},
+		{name: "explicit", cfg: noDedupe},
+		{name: "exponential", cfg: func(c *Config) {
+			noDedupe(c)
+			c.Histogram.Exponential = &ExponentialHistogramConfig{MaxSize: 160}
+		}},
+		{name: "no_own_event_count", cfg: noDedupe},
+		{name: "fresh_ids/dedupe_off", cfg: noDedupe, fresh: true},
+		{name: "fresh_ids/dedupe_on", fresh: true},
+		{name: "fresh_ids/dedupe_on_8k", cfg: func(c *Config) { c.Dedupe.MaxEntries = 8192 }, fresh: true},
+		{name: "retried/dedupe_on"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := createDefaultConfig().(*Config)
@@ -40,18 +55,32 @@ func BenchmarkConsumeTraces(b *testing.B) {
 			}
 			ctx := context.Background()
 			_ = c.ConsumeTraces(ctx, td) // create the series: measure the steady state
-			spans := float64(td.SpanCount())
+			nSpans := float64(td.SpanCount())
 			b.ReportAllocs()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			b.ResetTimer()
+			var spans []ptrace.Span
+			if tc.fresh {
+				forEachSpan(td, func(s ptrace.Span) { spans = append(spans, s) })
+			}
+			var op uint64
 			for b.Loop() {
+				if tc.fresh {
+					// Realistic's trace ids leave their first 8 bytes 0.
+					op++
+					for _, s := range spans {
+						tid := s.TraceID()
+						binary.BigEndian.PutUint64(tid[:8], op)
+						s.SetTraceID(tid)
+					}
+				}
 				_ = c.ConsumeTraces(ctx, td)
 			}
 			b.StopTimer()
 			runtime.ReadMemStats(&after)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/spans, "ns/span")
-			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N)/spans, "allocs/span")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/nSpans, "ns/span")
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N)/nSpans, "allocs/span")
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pipeline"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/ringmap"
 )
 
 // Temporality values accepted by aggregation_temporality. The contrib
@@ -57,6 +58,8 @@ type Config struct {
 	ProjectionState ProjectionStateConfig `mapstructure:"projection_state"`
 	// MetricsPipelines sends each side's metrics to its own pipelines.
 	MetricsPipelines MetricsPipelinesConfig `mapstructure:"metrics_pipelines"`
+	// Dedupe skips spans already counted, so a retried batch counts once.
+	Dedupe DedupeConfig `mapstructure:"dedupe"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -109,6 +112,18 @@ type ProjectionStateConfig struct {
 	MinSamples int `mapstructure:"min_samples"`
 	// MaxSamples kept per projection.
 	MaxSamples int `mapstructure:"max_samples"`
+}
+
+// DedupeConfig bounds the memory of counted spans.
+type DedupeConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Window is how long a (trace id, span id) is remembered; it must cover
+	// the retries upstream (an SDK's OTLP exporter retries for about a
+	// minute).
+	Window time.Duration `mapstructure:"window"`
+	// MaxEntries bounds the table, allocated once at start; when full, the
+	// oldest entry is dropped early (reported as an eviction).
+	MaxEntries int `mapstructure:"max_entries"`
 }
 
 // MetricsPipelinesConfig names the metrics pipelines of each side. A side
@@ -191,6 +206,14 @@ func (c *Config) Validate() error {
 	}
 	if ps.MaxSamples < ps.MinSamples {
 		errs = append(errs, fmt.Errorf("projection_state.max_samples (%d) must be at least projection_state.min_samples (%d)", ps.MaxSamples, ps.MinSamples))
+	}
+	if c.Dedupe.Enabled {
+		if c.Dedupe.Window <= 0 {
+			errs = append(errs, fmt.Errorf("dedupe.window must be positive when dedupe is enabled, got %v; set dedupe.enabled: false to turn it off", c.Dedupe.Window))
+		}
+		if c.Dedupe.MaxEntries < 1 || c.Dedupe.MaxEntries > ringmap.MaxSize {
+			errs = append(errs, fmt.Errorf("dedupe.max_entries must be between 1 and %d, got %d", ringmap.MaxSize, c.Dedupe.MaxEntries))
+		}
 	}
 	for name, ids := range map[string][]pipeline.ID{
 		"write": c.MetricsPipelines.Write, "read": c.MetricsPipelines.Read,

@@ -51,6 +51,7 @@ func TestLoadConfig(t *testing.T) {
 			Read:    []pipeline.ID{pipeline.NewIDWithName(pipeline.SignalMetrics, "read")},
 			Default: []pipeline.ID{pipeline.NewIDWithName(pipeline.SignalMetrics, "all")},
 		},
+		Dedupe: DedupeConfig{Enabled: true, Window: 5 * time.Minute, MaxEntries: 1 << 20},
 	}
 	assert.Equal(t, want, cfg)
 	assert.False(t, cfg.cumulative())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"sync"
 	"time"
@@ -13,11 +12,16 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pipeline"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/dedupe"
+	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/observe"
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/series"
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/spanmetricses"
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/state"
@@ -35,18 +39,17 @@ type spanMetricsConnector struct {
 	routes  []consumer.Metrics
 	outputs [numSides]int
 
+	// dedupe is nil when disabled.
+	dedupe     *dedupe.Window
 	stores     [numFamilies]*series.Store
 	projStates *state.Tracker
 	msBounds   []float64
 	sizeBounds []float64
 
-	dims         []Dimension
-	resDims      []string
-	instanceKey  string
-	instanceVal  string
-	scratchPool  sync.Pool
-	flushMu      sync.Mutex
-	flushScratch flushScratch
+	observer   *observe.Observer
+	flushMu    sync.Mutex
+	writer     *series.Writer
+	metricDefs [numFamilies]series.Metrics
 
 	started  bool
 	done     chan struct{}
@@ -65,8 +68,6 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, cl
 		logger:     set.Logger,
 		tel:        tel,
 		clock:      clock,
-		dims:       cfg.Dimensions,
-		resDims:    cfg.ResourceDimensions,
 		sizeBounds: cfg.ResultSizeBuckets,
 		msBounds:   defaultMsBuckets,
 		done:       make(chan struct{}),
@@ -74,10 +75,6 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, cl
 	}
 	if err := c.resolveRoutes(next); err != nil {
 		return nil, err
-	}
-	if cfg.CollectorInstance.Enabled {
-		c.instanceKey = cfg.CollectorInstance.AttributeKey
-		c.instanceVal = collectorInstanceID(set, cfg.CollectorInstance.Value)
 	}
 	hist := series.HistExplicit
 	if cfg.Histogram.Exponential != nil {
@@ -110,8 +107,40 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, cl
 		MinSamples: cfg.ProjectionState.MinSamples,
 		MaxSamples: cfg.ProjectionState.MaxSamples,
 	}, cfg.CardinalityLimit)
-	c.scratchPool.New = func() any { return newScratch(c) }
+	opts := observe.Options{
+		ResourceDimensions:       cfg.ResourceDimensions,
+		ExtrapolateSampledCounts: cfg.ExtrapolateSampledCounts,
+	}
+	for _, d := range cfg.Dimensions {
+		opts.Dimensions = append(opts.Dimensions, observe.Dimension{Name: d.Name, Default: d.Default})
+	}
+	if cfg.CollectorInstance.Enabled {
+		opts.InstanceKey = cfg.CollectorInstance.AttributeKey
+		opts.InstanceValue = collectorInstanceID(set, cfg.CollectorInstance.Value)
+	}
+	if cfg.Dedupe.Enabled {
+		c.dedupe = dedupe.New(cfg.Dedupe.MaxEntries, cfg.Dedupe.Window)
+		opts.Dedupe = c.dedupe
+	}
+	c.observer = observe.New(opts, sink{stores: &c.stores, states: c.projStates})
+	c.writer = series.NewWriter(len(c.routes), spanmetricses.ScopeName)
+	c.metricDefs = metricDefs(cfg.Histogram.Exponential != nil)
 	return c, nil
+}
+
+// Attribute sets of the self-telemetry, built once: recording with a
+// precomputed set allocates nothing.
+var (
+	droppedPermanent = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "permanent_error")))
+	droppedTemporary = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "temporary_error")))
+)
+
+// droppedOpt is the reason of data points a consumer refused with err.
+func (c *spanMetricsConnector) droppedOpt(err error) metric.AddOption {
+	if consumererror.IsPermanent(err) {
+		return droppedPermanent
+	}
+	return droppedTemporary
 }
 
 // collectorInstanceID is the configured value, else the collector's own
@@ -206,37 +235,50 @@ func (c *spanMetricsConnector) Shutdown(ctx context.Context) error {
 }
 
 func (c *spanMetricsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	sc := c.scratchPool.Get().(*scratch)
-	sc.consume(ctx, td)
-	c.scratchPool.Put(sc)
+	c.report(ctx, c.observer.Batch(td, c.clock.Now()))
 	return nil
+}
+
+// report adds one batch's counts to the self-telemetry.
+func (c *spanMetricsConnector) report(ctx context.Context, n observe.Counts) {
+	t := c.tel
+	if n.NoSide > 0 {
+		t.ConnectorSpanmetricsEsSpansWithoutSide.Add(ctx, n.NoSide)
+	}
+	if n.Invalid > 0 {
+		t.ConnectorSpanmetricsEsSpansInvalid.Add(ctx, n.Invalid)
+	}
+	if n.Overflowed > 0 {
+		t.ConnectorSpanmetricsEsOverflowDataPoints.Add(ctx, n.Overflowed)
+	}
+	if n.Created > 0 {
+		t.ConnectorSpanmetricsEsActiveSeries.Add(ctx, n.Created)
+	}
+	if n.Duplicates > 0 {
+		t.ConnectorSpanmetricsEsSpansDuplicate.Add(ctx, n.Duplicates)
+	}
+	if n.Evicted > 0 {
+		t.ConnectorSpanmetricsEsDedupeEvictions.Add(ctx, n.Evicted)
+	}
+}
+
+// sink stores observe's observations: one series store per family, the
+// projection state tracker for checkpoints.
+type sink struct {
+	stores *[numFamilies]*series.Store
+	states *state.Tracker
+}
+
+func (s sink) Observe(f observe.Family, key []byte, resLen int, d series.Describer, obs *series.Obs) series.Result {
+	return s.stores[f].Observe(key, resLen, d, obs)
+}
+
+func (s sink) Checkpoint(key []byte, resLen int, d series.Describer, smp state.Sample) (created, dropped bool) {
+	return s.states.Observe(key, resLen, d, smp)
 }
 
 // nowTS reads the injectable clock.
 func (c *spanMetricsConnector) nowTS() (time.Time, pcommon.Timestamp) {
 	now := c.clock.Now()
 	return now, pcommon.NewTimestampFromTime(now)
-}
-
-func spanDurationMs(s ptrace.Span) (float64, bool) {
-	st, end := s.StartTimestamp(), s.EndTimestamp()
-	if end < st || st == 0 {
-		return 0, false
-	}
-	return float64(end-st) / 1e6, true
-}
-
-// numeric reads an int or double attribute; strings are not parsed.
-func numeric(v pcommon.Value) (float64, bool) {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return float64(v.Int()), true
-	case pcommon.ValueTypeDouble:
-		d := v.Double()
-		if math.IsNaN(d) || math.IsInf(d, 0) {
-			return 0, false
-		}
-		return d, true
-	}
-	return 0, false
 }

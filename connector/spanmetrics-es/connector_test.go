@@ -66,8 +66,11 @@ func TestGolden(t *testing.T) {
 		in   string // <in>-trace.yaml; the case name when empty
 		cfg  func(*Config)
 	}{
-		{name: "seed000"},
-		{name: "seed001"},
+		// The CQRS bus conventions (cqrs.* attributes; seed 000's trace).
+		{name: "cqrs-conventions"},
+		// The eventsource runtime conventions (eventsource.* attributes, sampled with ot=th: → counts ×10,
+		// events from the append span; seed 001's trace).
+		{name: "eventsource-conventions"},
 		// eventsource-py 0.14's Kafka chain, catch-up, RabbitMQ and Redis flows, as cqrsside and
 		// projectionlag annotate them (processor/projectionlag/testdata/eventsource-py-expected.yaml):
 		// a runner's apply counts once, not again for the projection.handle inside it.
@@ -77,7 +80,7 @@ func TestGolden(t *testing.T) {
 		// The eventsource runtime's own spans for a small bank app with a conflict and a rejected
 		// command (TestRuntimeEmitsGoldenTrace keeps the trace file equal to what the runtime emits).
 		{name: "eventsource-runtime"},
-		{name: "seed001-delta-exponential", in: "seed001", cfg: func(c *Config) {
+		{name: "eventsource-conventions-delta-exponential", in: "eventsource-conventions", cfg: func(c *Config) {
 			c.AggregationTemporality = temporalityDelta
 			c.Histogram.Exponential = &ExponentialHistogramConfig{MaxSize: 20}
 		}},
@@ -112,11 +115,14 @@ func TestGolden(t *testing.T) {
 
 func TestFlushOnTickerAndShutdown(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
+	// The same trace is sent twice to have data after the last tick: dedupe
+	// would rightly count it once (TestRetryThroughFanoutCountsOnce).
+	cfg.Dedupe.Enabled = false
 	sink := new(consumertest.MetricsSink)
 	c, clock := newTestConnector(t, cfg, sink)
 	c.flushed = make(chan struct{})
 	require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
-	td, err := golden.ReadTraces(filepath.Join("testdata", "seed000-trace.yaml"))
+	td, err := golden.ReadTraces(filepath.Join("testdata", "cqrs-conventions-trace.yaml"))
 	require.NoError(t, err)
 	require.NoError(t, c.ConsumeTraces(context.Background(), td))
 

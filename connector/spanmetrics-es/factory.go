@@ -31,6 +31,10 @@ const (
 	defaultStateWindow      = 2 * time.Minute
 	defaultStateMinSamples  = 3
 	defaultStateMaxSamples  = 10
+	// 2m covers an SDK exporter's retries (about 1m) with margin; 2^17
+	// entries hold 2m of ~1100 counted spans/s in 5 MiB (40 bytes each).
+	defaultDedupeWindow     = 2 * time.Minute
+	defaultDedupeMaxEntries = 1 << 17
 )
 
 // NewFactory returns the spanmetrics_es connector factory.
@@ -57,6 +61,7 @@ func createDefaultConfig() component.Config {
 			MinSamples: defaultStateMinSamples,
 			MaxSamples: defaultStateMaxSamples,
 		},
+		Dedupe: DedupeConfig{Enabled: true, Window: defaultDedupeWindow, MaxEntries: defaultDedupeMaxEntries},
 	}
 }
 

@@ -1,7 +1,9 @@
 package spanmetricses // import "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es"
 
 import (
+	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/observe"
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/series"
+	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/state"
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
@@ -15,21 +17,20 @@ const (
 	numSides
 )
 
-// family is a set of metrics sharing one attribute set, stored in one
-// series.Store so each span's key is built once for all of them.
-type family uint8
+// family indexes the stores; observe decides which one a span feeds.
+type family = observe.Family
 
 const (
-	famCommand     family = iota // cqrs.command.total + cqrs.command.duration
-	famEvents                    // cqrs.events.produced
-	famQuery                     // cqrs.query.total + cqrs.query.duration
-	famResultSize                // cqrs.query.result_size
-	famProjection                // cqrs.projection.total + cqrs.projection.duration
-	famLag                       // cqrs.projection.lag (live)
-	famReplayLag                 // cqrs.projection.replay.lag
-	famConsistency               // cqrs.consistency.delay
-	famPositions                 // cqrs.projection.positions_behind
-	numFamilies
+	famCommand     = observe.Command
+	famEvents      = observe.Events
+	famQuery       = observe.Query
+	famResultSize  = observe.ResultSize
+	famProjection  = observe.Projection
+	famLag         = observe.Lag
+	famReplayLag   = observe.ReplayLag
+	famConsistency = observe.Consistency
+	famPositions   = observe.Positions
+	numFamilies    = observe.NumFamilies
 )
 
 const (
@@ -101,3 +102,30 @@ var families = [numFamilies]familyDef{
 const (
 	stateDesc = "Projection state judged over a window of checkpoint samples: 1 for the current state, 0 for the others."
 )
+
+// stateGauge is cqrs.projection.state; its States follow state.All, so a
+// state.State indexes them.
+var stateGauge = func() series.StateGauge {
+	g := series.StateGauge{Name: semconv.MetricProjectionState, Desc: stateDesc, Unit: unitOne, AttrKey: semconv.MetricAttrState}
+	for i, s := range state.All {
+		if int(s) != i {
+			panic("state.All is not in State order")
+		}
+		g.States = append(g.States, s.String())
+	}
+	return g
+}()
+
+// metricDefs is what each family emits; exponential picks the kind of the
+// millisecond histograms.
+func metricDefs(exponential bool) (defs [numFamilies]series.Metrics) {
+	for f := range numFamilies {
+		d := &families[f]
+		defs[f] = series.Metrics{
+			Counter: d.counter, CounterDesc: d.counterDesc, CounterUnit: d.counterUnit,
+			Hist: d.hist, HistDesc: d.histDesc, HistUnit: d.histUnit, Exponential: d.msHist && exponential,
+			Gauge: d.gauge, GaugeDesc: d.gaugeDesc, GaugeUnit: d.gaugeUnit,
+		}
+	}
+	return defs
+}

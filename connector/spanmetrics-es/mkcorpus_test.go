@@ -20,7 +20,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzConsumeTraces")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	for _, in := range []string{"seed000", "seed001"} {
+	for _, in := range []string{"cqrs-conventions", "eventsource-conventions"} {
 		td, err := golden.ReadTraces(filepath.Join("testdata", in+"-trace.yaml"))
 		require.NoError(t, err)
 		js, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)

@@ -54,8 +54,8 @@ func splitByParent(td ptrace.Traces) (children, roots ptrace.Traces) {
 	return children, roots
 }
 
-// BenchmarkConsumeTraces runs a realistic mixed batch (seed 000 and seed
-// 001 shapes, ~1k spans) through the processor. Allocations are counted
+// BenchmarkConsumeTraces runs a realistic mixed batch (CQRS and eventsource
+// runtime convention shapes, ~1k spans) through the processor. Allocations are counted
 // only around processTraces, not around preparing the input.
 func BenchmarkConsumeTraces(b *testing.B) {
 	base := mixedBatch(1000)

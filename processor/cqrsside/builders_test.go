@@ -96,10 +96,10 @@ func tracesOf(service string, spans ...sp) ptrace.Traces {
 	return td
 }
 
-// seed000Spans is the shape of seed 000: command, query and projection
+// cqrsSpans is the shape of the CQRS conventions: command, query and projection
 // spans from the cqrs.write/read/projection tracers, with children from
 // other instrumentation. p makes ids unique per copy.
-func seed000Spans(p string) []sp {
+func cqrsSpans(p string) []sp {
 	return []sp{
 		{name: "POST /orders", id: p + "http1", scope: "opentelemetry.instrumentation.fastapi", kind: ptrace.SpanKindServer,
 			attrs: map[string]any{"http.request.method": "POST", "http.route": "/orders"}},
@@ -121,14 +121,14 @@ func seed000Spans(p string) []sp {
 			semconv.AttrProjectionLagMs: 42.5, semconv.AttrProjectionStatus: "applied",
 		}},
 		{name: "UPDATE order_summary", id: p + "db3", parent: p + "prj1", scope: "opentelemetry.instrumentation.sqlalchemy", kind: ptrace.SpanKindClient},
-		// A span from the cqrs.write tracer that the seed does not name.
+		// A span from the cqrs.write tracer that the conventions do not name.
 		{name: "validate", id: p + "val1", parent: p + "cmd1", scope: semconv.ScopeWrite},
 	}
 }
 
-// seed001Spans is the shape of seed 001 (eventsource-py): repository and
+// eventsourceSpans is the shape of the eventsource runtime conventions (eventsource-py): repository and
 // store spans, and a distributed publish -> consume -> dispatch -> handle.
-func seed001Spans(p string) []sp {
+func eventsourceSpans(p string) []sp {
 	return []sp{
 		{name: "task_service.create_task", id: p + "svc1", scope: "__main__", attrs: map[string]any{
 			semconv.AttrESAggregateID: "task-1", semconv.AttrESAggregateType: "Task", semconv.AttrESEventCount: int64(1),
@@ -215,8 +215,8 @@ func mixedBatch(n int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	for c := 0; td.SpanCount() < n; c++ {
 		p := fmt.Sprintf("%04d", c)
-		appendSpans(td, "order-service", seed000Spans(p))
-		appendSpans(td, "tutorial-20-app", seed001Spans(p))
+		appendSpans(td, "order-service", cqrsSpans(p))
+		appendSpans(td, "tutorial-20-app", eventsourceSpans(p))
 	}
 	return td
 }

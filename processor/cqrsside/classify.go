@@ -108,7 +108,7 @@ func (p *cqrsProcessor) putSide(attrs pcommon.Map, side matcher.Side, src source
 }
 
 // putStrIfChanged skips the write (and pdata's allocation for the new
-// value) when the span already says the same, as seed-000 spans do.
+// value) when the span already says the same, as CQRS-convention spans do.
 func putStrIfChanged(attrs pcommon.Map, key, val string) {
 	if v, ok := attrs.Get(key); ok && v.Type() == pcommon.ValueTypeStr && v.Str() == val {
 		return

@@ -29,7 +29,7 @@ type Config struct {
 	// Rules are user classification rules, tried in order; the first match wins.
 	Rules []RuleConfig `mapstructure:"rules"`
 	// RulesOrder decides whether Rules run "before" (default: rules can
-	// override the seed conventions) or "after" the built-in conventions
+	// override the built-in conventions) or "after" the built-in conventions
 	// (rules only classify spans the conventions do not know). A valid
 	// cqrs.side already on the span always wins.
 	RulesOrder string `mapstructure:"rules_order"`
@@ -39,7 +39,7 @@ type Config struct {
 	// for that ancestor to arrive in a later batch before it is released
 	// with its fallback side.
 	AncestorWait time.Duration `mapstructure:"ancestor_wait"`
-	// HoldSpans chooses which spans may wait: "all" (spans the seed
+	// HoldSpans chooses which spans may wait: "all" (spans the
 	// conventions mark as ancestor-dependent, and spans no convention knows
 	// whose parent is unknown), "ancestor_dependent" (only the former) or
 	// "none" (nothing waits; cross-batch inheritance then needs the parent

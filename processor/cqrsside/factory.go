@@ -22,7 +22,7 @@ const (
 	// defaultMaxHeldSpans keeps the held buffer to a few MB (spans are held
 	// without copies of their resource per span).
 	defaultMaxHeldSpans = 10_000
-	// defaultCacheMaxEntries preallocates about 8 MB (see internal/cache).
+	// defaultCacheMaxEntries preallocates about 4.5 MB (see ancestors.go).
 	defaultCacheMaxEntries = 100_000
 	// defaultCacheTTL outlives ancestor_wait several times, so a side
 	// cached when a parent arrives is still there for late grandchildren.

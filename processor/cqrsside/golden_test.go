@@ -20,7 +20,7 @@ import (
 // builders in builders_test.go, outputs from the processor); review the diff.
 var updateGolden = os.Getenv("CQRSSIDE_UPDATE_GOLDEN") != ""
 
-// lateParentBatches is the SDK export order of seed-shaped spans: children
+// lateParentBatches is the SDK export order of convention-shaped spans: children
 // end first, so they arrive one batch before their parents; one span's
 // parent never arrives.
 func lateParentBatches() []ptrace.Traces {
@@ -52,8 +52,8 @@ func TestGolden(t *testing.T) {
 		input  func() []ptrace.Traces
 		config func(*Config)
 	}{
-		{name: "seed000", input: one(func() ptrace.Traces { return tracesOf("order-service", seed000Spans("")...) })},
-		{name: "seed001", input: one(func() ptrace.Traces { return tracesOf("tutorial-20-app", seed001Spans("")...) })},
+		{name: "cqrs-conventions", input: one(func() ptrace.Traces { return tracesOf("order-service", cqrsSpans("")...) })},
+		{name: "eventsource-conventions", input: one(func() ptrace.Traces { return tracesOf("tutorial-20-app", eventsourceSpans("")...) })},
 		{name: "inheritance", input: one(func() ptrace.Traces { return tracesOf("shipping", inheritanceSpans()...) })},
 		{name: "rules", input: one(rulesInput), config: rulesConfig},
 		{name: "late-parent", input: lateParentBatches},

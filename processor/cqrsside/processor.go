@@ -17,8 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/hold"
 	"github.com/otelcol-es/otelcol-es/internal/release"
-	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/cache"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/metadata"
 )
@@ -39,20 +39,19 @@ type cqrsProcessor struct {
 
 	// mu guards the state shared across batches.
 	mu    sync.Mutex
-	cache *cache.Cache
+	cache ancestorCache
 	held  heldBuffer
 	work  []workItem
+	// kids is scratch for the spans woken by one parent (under mu).
+	kids []*waiter
 	// heldGauge mirrors held.live for the async gauge without taking mu.
 	heldGauge atomic.Int64
 
 	// release sends held spans once their side is known; it keeps those the
 	// next consumer refuses for the next attempt (they were accepted upstream).
 	release *release.Retrier
-
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	started bool
+	// loop releases held spans at their deadline.
+	loop *hold.Loop
 }
 
 // retryInterval is how soon held spans the next consumer refused on release
@@ -85,13 +84,11 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clo
 		hold:        cfg.HoldSpans,
 		wait:        cfg.AncestorWait,
 		maxHeld:     cfg.MaxHeldSpans,
-		cache:       cache.New(cfg.AncestorCache.MaxEntries, cfg.AncestorCache.TTL),
-		held:        heldBuffer{byParent: map[pcommon.SpanID][]*heldSpan{}},
+		cache:       newAncestorCache(cfg.AncestorCache.MaxEntries, cfg.AncestorCache.TTL),
+		held:        newHeldBuffer(),
 		release:     release.New(next, cfg.MaxHeldSpans),
-		wake:        make(chan struct{}, 1),
-		stop:        make(chan struct{}),
-		done:        make(chan struct{}),
 	}
+	p.loop = hold.NewLoop(clock, retryInterval, p.release, p.nextDeadline, p.releaseExpired)
 	p.scratch.New = func() any { return &batch{index: map[pcommon.SpanID]int32{}} }
 	err = tb.RegisterProcessorCqrssideHeldSpansCallback(func(_ context.Context, o metric.Int64Observer) error {
 		o.Observe(p.heldGauge.Load())
@@ -105,29 +102,31 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clo
 
 func (p *cqrsProcessor) start(context.Context, component.Host) error {
 	if p.hold != holdNone {
-		p.started = true
-		go p.releaseLoop()
+		p.loop.Start()
 	}
 	return nil
+}
+
+// nextDeadline is when the oldest held span's wait ends.
+func (p *cqrsProcessor) nextDeadline() (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held.NextDeadline()
 }
 
 // shutdown stops the release loop and releases every held span with its
 // fallback side: nothing is lost.
 func (p *cqrsProcessor) shutdown(ctx context.Context) error {
-	if p.started {
-		close(p.stop)
-		<-p.done
-		p.started = false
-	}
+	p.loop.Stop()
 	var c counts
-	var rel releaser
+	var rel hold.Out
 	p.mu.Lock()
 	now := p.clock.Now()
-	for h := p.held.oldest(); h != nil; h = p.held.oldest() {
-		p.held.take(h)
-		c.early[earlyShutdown]++
-		p.releaseHeld(h, h.fallback, srcConvention, now, &rel, &c)
+	for h := p.held.Oldest(); h != nil; h = p.held.Oldest() {
+		p.held.Remove(h, hold.Shutdown)
+		p.releaseHeld(h, h.Value.fallback, srcConvention, now, &rel, &c)
 	}
+	p.held.record(&c)
 	p.heldGauge.Store(int64(p.held.live))
 	p.mu.Unlock()
 	err := p.sendReleased(ctx, &rel, &c)
@@ -140,81 +139,34 @@ func (p *cqrsProcessor) shutdown(ctx context.Context) error {
 
 // sendReleased sends released spans, with any the next consumer refused
 // before.
-func (p *cqrsProcessor) sendReleased(ctx context.Context, rel *releaser, c *counts) error {
-	if rel.empty() && p.release.Pending() == 0 {
+func (p *cqrsProcessor) sendReleased(ctx context.Context, rel *hold.Out, c *counts) error {
+	if rel.Empty() && p.release.Pending() == 0 {
 		return nil
 	}
-	out := rel.out
-	if rel.empty() {
-		out = ptrace.NewTraces()
-	}
-	dropped, err := p.release.Send(ctx, out)
+	dropped, err := p.release.Send(ctx, rel.Traces())
 	c.releaseDropped += int64(dropped)
 	if err != nil {
 		p.logger.Debug("next consumer refused spans released after waiting for an ancestor; retried",
 			zap.Int("pending", p.release.Pending()), zap.Int("dropped", dropped), zap.Error(err))
 		// The release loop may be idle (nothing held): it must come back for these.
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
+		p.loop.Notify()
 	}
 	return err
-}
-
-// releaseLoop releases held spans when their wait ends. It sleeps on a
-// timer set to the oldest deadline (exact, no polling tick) and on wake
-// when the buffer goes from empty to non-empty.
-func (p *cqrsProcessor) releaseLoop() {
-	defer close(p.done)
-	for {
-		p.mu.Lock()
-		h := p.held.oldest()
-		var deadline int64
-		if h != nil {
-			deadline = h.deadline
-		}
-		p.mu.Unlock()
-		if p.release.Pending() > 0 {
-			// Refused spans are waiting: come back soon to offer them again.
-			retryAt := p.clock.Now().Add(retryInterval).UnixNano()
-			if h == nil || retryAt < deadline {
-				deadline = retryAt
-			}
-		} else if h == nil {
-			select {
-			case <-p.wake:
-				continue
-			case <-p.stop:
-				return
-			}
-		}
-		if d := time.Duration(deadline - p.clock.Now().UnixNano()); d > 0 {
-			t := p.clock.NewTimer(d)
-			select {
-			case <-t.Chan():
-			case <-p.stop:
-				t.Stop()
-				return
-			}
-		}
-		p.releaseExpired(context.Background())
-	}
 }
 
 // releaseExpired releases every held span whose wait has ended, with its
 // fallback side, and sends them on.
 func (p *cqrsProcessor) releaseExpired(ctx context.Context) {
 	var c counts
-	var rel releaser
+	var rel hold.Out
 	p.mu.Lock()
 	now := p.clock.Now()
 	nowNanos := now.UnixNano()
-	for h := p.held.oldest(); h != nil && h.deadline <= nowNanos; h = p.held.oldest() {
-		p.held.take(h)
-		c.timeout++
-		p.releaseHeld(h, h.fallback, srcConvention, now, &rel, &c)
+	for h := p.held.Due(nowNanos); h != nil; h = p.held.Due(nowNanos) {
+		p.held.Remove(h, hold.AtDeadline)
+		p.releaseHeld(h, h.Value.fallback, srcConvention, now, &rel, &c)
 	}
+	p.held.record(&c)
 	p.heldGauge.Store(int64(p.held.live))
 	p.mu.Unlock()
 	_ = p.sendReleased(ctx, &rel, &c)
@@ -223,28 +175,32 @@ func (p *cqrsProcessor) releaseExpired(ctx context.Context) {
 
 // releaseHeld gives h its side, remembers it and releases, in cascade, the
 // spans that were waiting for h. mu must be held.
-func (p *cqrsProcessor) releaseHeld(h *heldSpan, side matcher.Side, src source, now time.Time, rel *releaser, c *counts) {
+func (p *cqrsProcessor) releaseHeld(w *waiter, side matcher.Side, src source, now time.Time, rel *hold.Out, c *counts) {
+	h := &w.Value
 	if side == matcher.SideNone {
 		src = srcNone
 	}
-	p.applyInherited(h.span, side, src, c)
-	c.evictCapacity += int64(p.cache.Put(h.id, packCached(side, h.proc, false), now))
-	rel.add(h)
+	p.applyInherited(h.Span.Span, side, src, c)
+	c.evictCapacity += int64(p.cache.put(h.id, packCached(side, h.proc, false), now))
+	rel.Add(&h.Span)
 	p.releaseChildren(h.id, side, h.proc, now, rel, c)
 }
 
 // releaseChildren releases the held descendants of a span that just got
 // its final side. An explicit stack keeps deep chains off the Go stack;
 // each held span is taken once, so parent-id cycles end. mu must be held.
-func (p *cqrsProcessor) releaseChildren(id pcommon.SpanID, side matcher.Side, proc uint32, now time.Time, rel *releaser, c *counts) {
-	if p.held.live == 0 {
+func (p *cqrsProcessor) releaseChildren(id pcommon.SpanID, side matcher.Side, proc uint32, now time.Time, rel *hold.Out, c *counts) {
+	if p.held.Len() == 0 {
 		return
 	}
 	work := append(p.work[:0], workItem{id: id, side: side, proc: proc})
 	for len(work) > 0 {
 		it := work[len(work)-1]
 		work = work[:len(work)-1]
-		for _, h := range p.held.takeChildren(it.id) {
+		p.kids = p.held.Wake(it.id, p.kids[:0])
+		for _, w := range p.kids {
+			p.held.Remove(w, hold.Arrived)
+			h := &w.Value
 			s, src := it.side, srcInherited
 			if h.proc != it.proc {
 				// The parent came from another process: the child starts its own side.
@@ -259,12 +215,13 @@ func (p *cqrsProcessor) releaseChildren(id pcommon.SpanID, side matcher.Side, pr
 			if s == matcher.SideNone {
 				src = srcNone
 			}
-			p.applyInherited(h.span, s, src, c)
-			c.evictCapacity += int64(p.cache.Put(h.id, packCached(s, h.proc, false), now))
-			rel.add(h)
+			p.applyInherited(h.Span.Span, s, src, c)
+			c.evictCapacity += int64(p.cache.put(h.id, packCached(s, h.proc, false), now))
+			rel.Add(&h.Span)
 			work = append(work, workItem{id: h.id, side: s, proc: h.proc})
 		}
 	}
+	clear(p.kids)
 	p.work = work[:0]
 }
 
@@ -376,16 +333,16 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 	}
 
 	// Pass 2: inheritance, the cache and the held buffer.
-	var rel releaser
+	var rel hold.Out
 	now := p.clock.Now()
 	p.mu.Lock()
-	b.c.evictExpired += int64(p.cache.Expire(now))
+	b.c.evictExpired += int64(p.cache.expire(now))
 	for _, idx := range b.pending {
 		if b.entries[idx].state == stPending {
 			p.resolve(b, idx, now)
 		}
 	}
-	heldBefore := p.held.live
+	heldBefore := p.held.Len()
 	for idx := range b.entries {
 		e := &b.entries[idx]
 		switch e.state {
@@ -396,7 +353,7 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 			if e.innerApply {
 				p.markNested(b, e, now)
 			}
-			b.c.evictCapacity += int64(p.cache.Put(e.id, packCached(e.side, e.proc, e.runner), now))
+			b.c.evictCapacity += int64(p.cache.put(e.id, packCached(e.side, e.proc, e.runner), now))
 			p.releaseChildren(e.id, e.side, e.proc, now, &rel, &b.c)
 		case stHold:
 			b.held++
@@ -405,20 +362,17 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 	if b.held > 0 {
 		p.holdSpans(td, b, now)
 	}
-	for p.held.live > p.maxHeld {
-		h := p.held.oldest()
-		p.held.take(h)
-		b.c.early[earlyBufferFull]++
-		p.releaseHeld(h, h.fallback, srcConvention, now, &rel, &b.c)
+	for p.held.Len() > p.maxHeld {
+		h := p.held.Oldest()
+		p.held.Remove(h, hold.Overflow)
+		p.releaseHeld(h, h.Value.fallback, srcConvention, now, &rel, &b.c)
 	}
+	p.held.record(&b.c)
 	p.heldGauge.Store(int64(p.held.live))
 	wake := heldBefore == 0 && p.held.live > 0
 	p.mu.Unlock()
 	if wake {
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
+		p.loop.Notify()
 	}
 	// Released children go on their own: a refusal of this batch goes back to
 	// its client, who cannot resend spans held from earlier requests.
@@ -447,7 +401,7 @@ func (p *cqrsProcessor) markNested(b *batch, e *entry, now time.Time) {
 	runner := false
 	if pi, ok := b.index[e.parent]; ok {
 		runner = b.entries[pi].runner
-	} else if v, ok := p.cache.Get(e.parent, now); ok {
+	} else if v, ok := p.cache.get(e.parent, now); ok {
 		_, _, runner = unpackCached(v)
 	}
 	if runner {
@@ -511,7 +465,7 @@ walk:
 				continue
 			}
 		}
-		if v, ok := p.cache.Get(e.parent, now); ok {
+		if v, ok := p.cache.get(e.parent, now); ok {
 			s, proc, _ := unpackCached(v)
 			known = true
 			if proc == e.proc {
@@ -548,7 +502,7 @@ walk:
 // buffer. mu must be held.
 func (p *cqrsProcessor) holdSpans(td ptrace.Traces, b *batch, now time.Time) {
 	deadline := now.Add(p.wait).UnixNano()
-	var o *origin
+	var o *hold.Origin
 	lastRS, lastSS := int32(-1), int32(-1)
 	rss := td.ResourceSpans()
 	for idx := range b.entries {
@@ -558,20 +512,10 @@ func (p *cqrsProcessor) holdSpans(td ptrace.Traces, b *batch, now time.Time) {
 		}
 		if e.rs != lastRS || e.ss != lastSS {
 			rs := rss.At(int(e.rs))
-			o = newOrigin(rs, rs.ScopeSpans().At(int(e.ss)))
+			o = hold.NewOrigin(rs, rs.ScopeSpans().At(int(e.ss)))
 			lastRS, lastSS = e.rs, e.ss
 		}
-		h := &heldSpan{
-			span:     ptrace.NewSpan(),
-			origin:   o,
-			id:       e.id,
-			parent:   e.parent,
-			proc:     e.proc,
-			fallback: e.v.fallback,
-			deadline: deadline,
-		}
-		e.span.MoveTo(h.span)
-		p.held.add(h)
+		p.held.Add(heldSpan{Span: hold.Take(e.span, o), id: e.id, proc: e.proc, fallback: e.v.fallback}, deadline, e.parent)
 	}
 }
 

@@ -50,9 +50,9 @@ func metricSum(t *testing.T, tel *componenttest.Telemetry, name string, kv ...st
 
 func defaultCfg() *Config { return createDefaultConfig().(*Config) }
 
-func TestSeedClassificationTelemetry(t *testing.T) {
+func TestConventionClassificationTelemetry(t *testing.T) {
 	h := newHarness(t, defaultCfg())
-	h.consume(tracesOf("order-service", seed000Spans("")...))
+	h.consume(tracesOf("order-service", cqrsSpans("")...))
 	m := func(name string, kv ...string) int64 { return metricSum(t, h.tel, name, kv...) }
 	assert.Equal(t, int64(3), m("processor_cqrsside_spans_classified", "source", "attribute"))
 	assert.Equal(t, int64(2), m("processor_cqrsside_spans_classified", "side", "write", "source", "convention"))
@@ -231,7 +231,7 @@ func TestCacheCapacityEvictionsCounted(t *testing.T) {
 	cfg := defaultCfg()
 	cfg.AncestorCache.MaxEntries = 4
 	h := newHarness(t, cfg)
-	h.consume(tracesOf("svc", seed000Spans("")...))
+	h.consume(tracesOf("svc", cqrsSpans("")...))
 	assert.Equal(t, int64(5), metricSum(t, h.tel, "processor_cqrsside_cache_evictions", "reason", "capacity"))
 }
 
@@ -318,10 +318,10 @@ func TestFactoryPipeline(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, tp.Capabilities().MutatesData)
 	require.NoError(t, tp.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, tp.ConsumeTraces(context.Background(), tracesOf("svc", seed001Spans("")...)))
+	require.NoError(t, tp.ConsumeTraces(context.Background(), tracesOf("svc", eventsourceSpans("")...)))
 	require.NoError(t, tp.ConsumeTraces(context.Background(), tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "later", scope: "repo"})))
 	require.NoError(t, tp.Shutdown(context.Background()))
-	assert.Equal(t, len(seed001Spans(""))+1, sink.SpanCount(), "nothing lost, held spans released at shutdown")
+	assert.Equal(t, len(eventsourceSpans(""))+1, sink.SpanCount(), "nothing lost, held spans released at shutdown")
 }
 
 // TestConcurrentConsume runs batches from several goroutines while the
@@ -358,7 +358,7 @@ func TestConcurrentConsume(t *testing.T) {
 			n := 0
 			for r := 0; r < rounds; r++ {
 				prefix := string(rune('a'+w)) + string(rune('A'+r%26)) + string(rune('0'+r/26))
-				children, roots := splitByParent(tracesOf("svc", seed001Spans(prefix)...))
+				children, roots := splitByParent(tracesOf("svc", eventsourceSpans(prefix)...))
 				for _, td := range []ptrace.Traces{children, roots} {
 					n += td.SpanCount()
 					out, err := p.processTraces(context.Background(), td)

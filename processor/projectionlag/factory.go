@@ -41,7 +41,7 @@ func createDefaultConfig() component.Config {
 		},
 		Positions: positionsConfig{
 			// One head per event-store database, not per service: with a bus, projections often run in
-			// another service than the writer (seed 001), and must still compare against its head.
+			// another service than the writer (eventsource runtime conventions), and must still compare against its head.
 			HeadKeyAttributes: []string{semconv.AttrDBName},
 			MaxHeads:          1_000,
 			MaxProjections:    10_000,

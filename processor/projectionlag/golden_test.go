@@ -24,10 +24,10 @@ var updateGolden = os.Getenv("UPDATE_GOLDEN") != ""
 var goldenInputs = map[string]func() ptrace.Traces{
 	"eventsource-py": eventsourcePyInput,
 	"hostile":        hostileInput,
-	// Seed 000 in one process: a command whose handler applies the event to
+	// CQRS conventions in one process: a command whose handler applies the event to
 	// two projections synchronously, each linked to the command; one reports
 	// its own lag.
-	"seed000": func() ptrace.Traces {
+	"cqrs-conventions": func() ptrace.Traces {
 		b := newBatch("orders")
 		b.command(tid(1), sid(1), "PlaceOrder", ms(0), ms(50))
 		s := b.apply(tid(1), sid(2), sid(1), "order_summary", ms(20), ms(30), map[string]any{
@@ -38,11 +38,11 @@ var goldenInputs = map[string]func() ptrace.Traces{
 		link(s, tid(1), sid(1))
 		return b.td
 	},
-	// Seed 001 across services: publish in "orders", consume → dispatch →
+	// Eventsource runtime conventions across services: publish in "orders", consume → dispatch →
 	// handle → projection.handle in "views", with the runtime's event
 	// timestamp on the apply span; plus a second event with no timestamp
 	// (lag from the publish span).
-	"seed001": func() ptrace.Traces {
+	"eventsource-conventions": func() ptrace.Traces {
 		pub := newBatch("orders")
 		pub.command(tid(5), sid(1), "PlaceOrder", ms(0), ms(60))
 		pub.write(semconv.SpanRepositorySave, tid(5), sid(2), sid(1), ms(5), ms(40), nil)

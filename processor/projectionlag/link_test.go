@@ -15,7 +15,7 @@ import (
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
-// writeSide builds seed 000's write side: command ⊃ save ⊃ append, all in trace 1.
+// writeSide builds the CQRS conventions' write side: command ⊃ save ⊃ append, all in trace 1.
 func writeSide(b *batch) {
 	b.command(tid(1), sid(1), "PlaceOrder", ms(0), ms(50))
 	b.write(semconv.SpanRepositorySave, tid(1), sid(2), sid(1), ms(5), ms(40), nil)
@@ -144,10 +144,10 @@ func TestLink_NoHoldForConsistencyWhenLagKnown(t *testing.T) {
 	assert.Equal(t, int64(1), h.counter("link_unmatched"))
 }
 
-// Seed 001: publish (service A) → remote child consume → dispatch → handle →
+// Eventsource runtime conventions: publish (service A) → remote child consume → dispatch → handle →
 // projection apply (service B), one trace. The SDK exports children first,
 // so the apply arrives before its parents.
-func TestLink_Seed001ParentChain(t *testing.T) {
+func TestLink_EventsourceParentChain(t *testing.T) {
 	for _, order := range []string{"consumer-first", "publisher-first"} {
 		t.Run(order, func(t *testing.T) {
 			h := newHarness(t, nil)
@@ -179,7 +179,7 @@ func TestLink_Seed001ParentChain(t *testing.T) {
 	}
 }
 
-// Seed 000 in process: the projection runs synchronously inside the command
+// CQRS conventions in process: the projection runs synchronously inside the command
 // and links to it; the command is still open when the apply starts.
 func TestLink_SynchronousDispatchIsNotSkew(t *testing.T) {
 	h := newHarness(t, nil)

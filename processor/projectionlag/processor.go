@@ -18,14 +18,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/hold"
 	"github.com/otelcol-es/otelcol-es/internal/release"
+	"github.com/otelcol-es/otelcol-es/internal/ringmap"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/metadata"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/positions"
-	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/store"
 )
 
-// maxLinksFollowed bounds the links looked at per projection span; seed 000
-// links one event context, batch handlers a few.
+// maxLinksFollowed bounds the links looked at per projection span; the CQRS
+// conventions link one event context, batch handlers a few.
 const maxLinksFollowed = 8
 
 type lagProcessor struct {
@@ -38,27 +39,33 @@ type lagProcessor struct {
 	// One mutex serialises the join state: a batch's spans must see each
 	// other's producers, and the critical section is map look-ups only.
 	mu        sync.Mutex
-	producers *store.Store // nil when the link source is disabled
-	commands  *store.Interner
+	producers *ringmap.Map[joinKey, joinEntry] // nil when the link source is disabled
+	commands  *interner
 	positions *positions.Tracker
-	held      heldQueue
-	waiting   map[store.Key][]uint64
+	held      heldSpans
+	// waiting mirrors the number of spans waited for after each operation.
+	waiting int
+	// heldN counts spans ever held; origin is the Resource and Scope shared
+	// by the spans held from the ScopeSpans being annotated.
+	heldN  uint64
+	origin *hold.Origin
+	// woken is scratch for the held spans woken by a batch.
+	woken []*lagWaiter
 	// release sends held spans once they are done; it keeps those the next
 	// consumer refuses for the next attempt (they were accepted upstream).
 	release *release.Retrier
+	// loop releases held spans at their deadline (link source only).
+	loop *hold.Loop
 	// headBuf and projBuf are reused for position keys (under mu).
 	headBuf, projBuf []byte
 	// Per batch (under mu): the parents of write spans, and the unclassified entry points (server,
 	// consumer or root spans) seen. An entry point above a write is the top of a write with no command
 	// span (eventsource-py has none): it is stored as a dead end, so a walk to the command stops there
 	// at once instead of waiting link.wait for a command that does not exist.
-	writeParents map[store.Key]struct{}
-	entryPoints  []store.Key
-	// eventSeeds hash event ids into store keys (see eventKey).
+	writeParents map[joinKey]struct{}
+	entryPoints  []joinKey
+	// eventSeeds hash event ids into join keys (see eventKey).
 	eventSeeds [2]maphash.Seed
-
-	stop chan struct{}
-	done chan struct{}
 }
 
 // counts accumulates one batch's telemetry, recorded after the lock is released.
@@ -81,55 +88,51 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clo
 		clock:        clock,
 		tel:          tel,
 		positions:    positions.New(cfg.Positions.MaxHeads, cfg.Positions.MaxProjections, cfg.Phase.ReplayPositionsBehind),
-		held:         newHeldQueue(),
-		waiting:      make(map[store.Key][]uint64),
-		writeParents: make(map[store.Key]struct{}),
+		held:         heldSpans{hold.NewWaits[joinKey, lagHeld]()},
+		writeParents: make(map[joinKey]struct{}),
 		eventSeeds:   [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		release:      release.New(next, cfg.Link.MaxHeld),
 	}
 	if cfg.Link.Enabled {
-		p.producers = store.New(cfg.Link.MaxProducers, cfg.Link.TTL)
-		p.commands = store.NewInterner(cfg.Link.MaxCommandTypes)
+		p.producers = ringmap.New[joinKey, joinEntry](cfg.Link.MaxProducers, cfg.Link.TTL, nil)
+		p.commands = newInterner(cfg.Link.MaxCommandTypes)
 	}
+	p.loop = hold.NewLoop(clock, retryInterval(cfg), p.release, p.nextDeadline, func(ctx context.Context) {
+		_ = p.releaseExpired(ctx, false)
+	})
 	return p, nil
+}
+
+// retryInterval is how soon held spans the next consumer refused are
+// offered again: a quarter of the shortest of link.ttl and link.wait, at
+// least 10ms (the period the release loop polled at before it slept until
+// the next deadline).
+func retryInterval(cfg *Config) time.Duration {
+	d := cfg.Link.TTL / 4
+	if cfg.Link.Wait > 0 && cfg.Link.Wait/4 < d {
+		d = cfg.Link.Wait / 4
+	}
+	return max(d, 10*time.Millisecond)
+}
+
+// nextDeadline is when the oldest held span's wait ends.
+func (p *lagProcessor) nextDeadline() (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held.NextDeadline()
 }
 
 func (p *lagProcessor) start(context.Context, component.Host) error {
 	if p.producers == nil {
 		return nil
 	}
-	p.stop = make(chan struct{})
-	p.done = make(chan struct{})
-	tick := p.cfg.Link.TTL / 4
-	if p.cfg.Link.Wait > 0 && p.cfg.Link.Wait/4 < tick {
-		tick = p.cfg.Link.Wait / 4
-	}
-	tick = max(tick, 10*time.Millisecond)
-	go p.loop(tick)
+	p.loop.Start()
 	return nil
-}
-
-func (p *lagProcessor) loop(tick time.Duration) {
-	defer close(p.done)
-	t := p.clock.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.Chan():
-			p.releaseExpired(context.Background(), false)
-		}
-	}
 }
 
 // shutdown releases every held span: nothing is lost on a clean stop.
 func (p *lagProcessor) shutdown(ctx context.Context) error {
-	if p.stop != nil {
-		close(p.stop)
-		<-p.done
-		p.stop = nil
-	}
+	p.loop.Stop()
 	err := p.releaseExpired(ctx, true)
 	if n := p.release.Pending(); n > 0 {
 		// Refused again at the last attempt: nothing will send them now.
@@ -147,17 +150,26 @@ func (p *lagProcessor) releaseExpired(ctx context.Context, all bool) error {
 	}
 	var c counts
 	now := p.clock.Now()
-	out := ptrace.NewTraces()
+	var rel hold.Out
 	p.mu.Lock()
 	c.expired += int64(p.producers.Expire(now))
-	for h := p.held.oldest(); h != nil; h = p.held.oldest() {
-		if !all && h.deadline > now.UnixNano() {
+	for {
+		var w *lagWaiter
+		if all {
+			if w = p.held.Oldest(); w != nil {
+				p.held.Remove(w, hold.Shutdown)
+			}
+		} else if w = p.held.Due(now.UnixNano()); w != nil {
+			p.held.Remove(w, hold.AtDeadline)
+		}
+		if w == nil {
 			break
 		}
-		p.releaseHeld(h, &c, &out)
+		p.releaseHeld(w, &c, &rel)
 	}
+	p.recordHeld(&c)
 	p.mu.Unlock()
-	err := p.sendReleased(ctx, out, &c)
+	err := p.sendReleased(ctx, rel.Traces(), &c)
 	p.record(ctx, &c)
 	return err
 }
@@ -170,21 +182,30 @@ func (p *lagProcessor) sendReleased(ctx context.Context, td ptrace.Traces, c *co
 	if err != nil {
 		p.logger.Debug("next consumer refused released projection spans; retried with the next release",
 			zap.Int("pending", p.release.Pending()), zap.Int("dropped", dropped), zap.Error(err))
+		// The release loop may be idle (nothing held): it must come back for these.
+		p.loop.Notify()
 	}
 	return err
+}
+
+// recordHeld adds what the hold did to c and refreshes the mirror. mu must be held.
+func (p *lagProcessor) recordHeld(c *counts) {
+	hc := p.held.TakeCounts()
+	c.heldOverflow += hc.Released[hold.Overflow]
+	p.waiting = p.held.Keys()
 }
 
 func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var c counts
 	now := p.clock.Now()
-	var released ptrace.Traces
+	var rel hold.Out
 	p.mu.Lock()
 	if p.producers != nil {
 		c.expired += int64(p.producers.Expire(now))
 	}
 	// Pass 1: remember producers and relays, move heads, so that pass 2
 	// sees everything this batch brings, in any order.
-	var woken []uint64
+	woken := p.woken[:0]
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -198,34 +219,43 @@ func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 	}
 	p.storeEntryPoints(now, &c)
 	// Pass 2: annotate; projection spans still waiting for a producer leave the batch.
-	heldBefore := p.held.nextID
+	heldBefore, wasEmpty := p.heldN, p.held.Len() == 0
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
+			p.origin = nil // spans held from ss share one
 			ss.Spans().RemoveIf(func(span ptrace.Span) bool {
-				return p.annotate(rs, ss, span, now, &c, &released)
+				return p.annotate(rs, ss, span, now, &c, &rel)
 			})
 		}
 	}
-	// Held spans whose producer (or a step towards it) just arrived.
-	for _, id := range woken {
-		h, ok := p.held.get(id)
-		if !ok {
+	p.origin = nil
+	// Held spans whose producer (or a step towards it) just arrived; a span
+	// may be woken twice, or released to make room since.
+	for _, w := range woken {
+		if !w.Held() {
 			continue
 		}
-		if p.retry(h, &c) {
-			p.held.remove(h)
-			appendReleased(&released, h)
+		if p.retry(w, &c) {
+			p.held.Remove(w, hold.Arrived)
+			rel.Add(&w.Value.Span)
 		}
 	}
-	heldAny := p.held.nextID != heldBefore
+	clear(woken)
+	p.woken = woken[:0]
+	heldAny := p.heldN != heldBefore
+	wake := wasEmpty && p.held.Len() > 0
+	p.recordHeld(&c)
 	p.mu.Unlock()
-	if released != (ptrace.Traces{}) {
+	if wake {
+		p.loop.Notify()
+	}
+	if !rel.Empty() {
 		// Sent on their own: a refusal of this batch goes back to its client, who
 		// cannot resend spans held from earlier requests.
-		_ = p.sendReleased(ctx, released, &c)
+		_ = p.sendReleased(ctx, rel.Traces(), &c)
 	}
 	p.record(ctx, &c)
 
@@ -242,16 +272,9 @@ func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 	return td, nil
 }
 
-func appendReleased(dst *ptrace.Traces, h *heldSpan) {
-	if *dst == (ptrace.Traces{}) {
-		*dst = ptrace.NewTraces()
-	}
-	h.td.ResourceSpans().MoveAndAppendTo(dst.ResourceSpans())
-}
-
-// observe records what pass 1 needs from one span and returns the ids of
+// observe records what pass 1 needs from one span and appends to woken the
 // held spans waiting on it.
-func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.Time, c *counts, woken []uint64) []uint64 {
+func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.Time, c *counts, woken []*lagWaiter) []*lagWaiter {
 	attrs := span.Attributes()
 	name := span.Name()
 	if k := headPositionKey(name); k != "" {
@@ -270,31 +293,31 @@ func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.
 	if v, ok := attrs.Get(semconv.AttrSide); ok && v.Type() == pcommon.ValueTypeStr {
 		side = v.Str()
 	}
-	key := store.NewKey(span.TraceID(), span.SpanID())
+	key := newJoinKey(span.TraceID(), span.SpanID())
 	switch {
 	case side == semconv.SideWrite && !span.ParentSpanID().IsEmpty():
-		p.writeParents[key.WithSpan(span.ParentSpanID())] = struct{}{}
+		p.writeParents[key.withSpan(span.ParentSpanID())] = struct{}{}
 	case side == "" && (span.ParentSpanID().IsEmpty() || span.Kind() == ptrace.SpanKindServer || span.Kind() == ptrace.SpanKindConsumer):
 		p.entryPoints = append(p.entryPoints, key)
 	}
-	var e store.Entry
+	var e joinEntry
 	switch {
 	case side == semconv.SideWrite && !validSpanTimes(span):
 		// Its times would make any lag joined to it absurd; keep it only as a step of the walk.
 		c.invalidTS++
-		e = store.Entry{Kind: store.Relay, Parent: span.ParentSpanID()}
+		e = joinEntry{Kind: kindRelay, Parent: span.ParentSpanID()}
 	case side == semconv.SideWrite:
-		e = store.Entry{Kind: store.Producer, Parent: span.ParentSpanID(),
+		e = joinEntry{Kind: kindProducer, Parent: span.ParentSpanID(),
 			Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
 		if ek, ok := p.eventKey(attrs); ok {
 			// The first write span of an event (outbox add, publish) stands for it; later ones of the
 			// same event are expected, not duplicates.
-			if p.producers.Put(ek, store.Entry{Kind: store.Producer, Start: e.Start, End: e.End}, now) == store.AddedEvicting {
+			if p.producers.Put(ek, joinEntry{Kind: kindProducer, Start: e.Start, End: e.End}, now) == ringmap.AddedEvicting {
 				c.evicted++
 			}
 		}
 		if v, ok := attrs.Get(semconv.AttrCommandType); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-			id, ok := p.commands.ID(v.Str())
+			id, ok := p.commands.id(v.Str())
 			if !ok {
 				c.commandTypesDropped++
 			}
@@ -307,24 +330,23 @@ func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.
 		}
 	case !span.ParentSpanID().IsEmpty() &&
 		((side == semconv.SideProjection && !semconv.IsProjectionApply(name)) || span.Kind() == ptrace.SpanKindConsumer):
-		e = store.Entry{Kind: store.Relay, Parent: span.ParentSpanID()}
+		e = joinEntry{Kind: kindRelay, Parent: span.ParentSpanID()}
 	}
-	ids, waited := p.waiting[key]
+	waited := p.held.Waiting(key)
 	if e.Kind == 0 && waited {
 		// Remember that this span arrived and leads nowhere, so its waiters stop waiting.
-		e = store.Entry{Kind: store.DeadEnd}
+		e = joinEntry{Kind: kindDeadEnd}
 	}
 	if e.Kind != 0 {
 		switch p.producers.Put(key, e, now) {
-		case store.Duplicate:
+		case ringmap.Duplicate:
 			c.duplicates++
-		case store.AddedEvicting:
+		case ringmap.AddedEvicting:
 			c.evicted++
 		}
 	}
 	if waited {
-		delete(p.waiting, key)
-		woken = append(woken, ids...)
+		woken = p.held.Wake(key, woken)
 	}
 	return woken
 }
@@ -340,7 +362,7 @@ func (p *lagProcessor) storeEntryPoints(now time.Time, c *counts) {
 			if _, stored := p.producers.Get(k); stored {
 				continue
 			}
-			if p.producers.Put(k, store.Entry{Kind: store.DeadEnd}, now) == store.AddedEvicting {
+			if p.producers.Put(k, joinEntry{Kind: kindDeadEnd}, now) == ringmap.AddedEvicting {
 				c.evicted++
 			}
 		}
@@ -410,7 +432,7 @@ func (p *lagProcessor) projectionKey(attrs pcommon.Map, res pcommon.Resource, st
 
 // annotate handles one span in pass 2. It returns true when the span was
 // moved out of the batch to be held.
-func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, now time.Time, c *counts, released *ptrace.Traces) bool {
+func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, now time.Time, c *counts, rel *hold.Out) bool {
 	name := span.Name()
 	switch {
 	case semconv.IsCheckpointUpdate(name):
@@ -452,7 +474,7 @@ func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, s
 	}
 	res := p.resolve(span)
 	if p.mustHold(st, res) {
-		p.hold(rs, ss, span, st, res, now, c, released)
+		p.hold(rs, ss, span, st, res, now, c, rel)
 		return true
 	}
 	p.finish(rs.Resource(), span, st, res, c)
@@ -547,7 +569,7 @@ func (p *lagProcessor) finish(res pcommon.Resource, span ptrace.Span, st lagStat
 		if v, keep := p.negative(attrs, delay, c); keep {
 			attrs.PutDouble(semconv.AttrConsistencyDelayMs, v)
 			if r.command.Command != commandUnnamed {
-				if t := p.commands.Name(r.command.Command); t != "" {
+				if t := p.commands.name(r.command.Command); t != "" {
 					attrs.PutStr(semconv.AttrCommandType, t)
 				}
 			}
@@ -559,7 +581,7 @@ func (p *lagProcessor) finish(res pcommon.Resource, span ptrace.Span, st lagStat
 // nested reports whether a span [start,end] lies inside e: the projection
 // ran synchronously inside its producer or command, so a negative value is
 // not clock skew.
-func nested(e store.Entry, start, end int64) bool {
+func nested(e joinEntry, start, end int64) bool {
 	return e.Start <= start && end <= e.End
 }
 

@@ -16,7 +16,7 @@ import (
 // scaleStream builds n events. Event i has a write trace (command → append)
 // and a projection span in another trace, linked to the append, whose time
 // lag comes from a different source per i: reported, event_timestamp or
-// link only. Events with i%4 == 3 are seed 001 shaped instead: the
+// link only. Events with i%4 == 3 are shaped by the eventsource runtime conventions instead: the
 // projection continues the publish span's trace.
 func scaleStream(n int) (writes, reads []ptrace.Traces) {
 	for i := range n {
@@ -80,7 +80,7 @@ func outcomes(t *testing.T, hs ...*harness) map[string]projectionOutcome {
 // TestTwoInstancesSplitStream: two instances behind a load balancer routing
 // by trace id. The reported and event_timestamp sources give exactly what
 // one instance gives; the link source degrades only where the projection
-// span's trace differs from its producer's, and the seed 001 shape (the
+// span's trace differs from its producer's, and the eventsource runtime shape (the
 // projection continues the producer's trace) joins as on one instance.
 func TestTwoInstancesSplitStream(t *testing.T) {
 	const n = 200
@@ -131,7 +131,7 @@ func TestTwoInstancesSplitStream(t *testing.T) {
 			assert.Empty(t, s.delay, "the delay needs the producer: it degrades with the link")
 		case semconv.LagSourceLink:
 			if s == o {
-				continue // seed 001 shape, same trace: joined on one instance
+				continue // eventsource runtime shape, same trace: joined on one instance
 			}
 			degraded++
 			assert.Empty(t, s.lag)

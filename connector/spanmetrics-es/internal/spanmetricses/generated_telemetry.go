@@ -27,8 +27,12 @@ type TelemetryBuilder struct {
 	mu                                       sync.Mutex
 	registrations                            []metric.Registration
 	ConnectorSpanmetricsEsActiveSeries       metric.Int64UpDownCounter
+	ConnectorSpanmetricsEsDataPointsDropped  metric.Int64Counter
+	ConnectorSpanmetricsEsDedupeEvictions    metric.Int64Counter
 	ConnectorSpanmetricsEsExpiredSeries      metric.Int64Counter
+	ConnectorSpanmetricsEsFlushFailures      metric.Int64Counter
 	ConnectorSpanmetricsEsOverflowDataPoints metric.Int64Counter
+	ConnectorSpanmetricsEsSpansDuplicate     metric.Int64Counter
 	ConnectorSpanmetricsEsSpansInvalid       metric.Int64Counter
 	ConnectorSpanmetricsEsSpansWithoutSide   metric.Int64Counter
 }
@@ -68,16 +72,40 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ConnectorSpanmetricsEsDataPointsDropped, err = builder.meter.Int64Counter(
+		"otelcol_connector_spanmetrics_es_data_points_dropped",
+		metric.WithDescription("Data points of a flush that a downstream metrics consumer refused, by reason - permanent_error (consumererror.IsPermanent) or temporary_error. Delta points are lost; cumulative points are superseded by the next flush. [Development]"),
+		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSpanmetricsEsDedupeEvictions, err = builder.meter.Int64Counter(
+		"otelcol_connector_spanmetrics_es_dedupe_evictions",
+		metric.WithDescription("Entries of the dedupe table dropped before dedupe.window ended because it held dedupe.max_entries; a retry of such a span would be counted again. Raise dedupe.max_entries if this grows. [Development]"),
+		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorSpanmetricsEsExpiredSeries, err = builder.meter.Int64Counter(
 		"otelcol_connector_spanmetrics_es_expired_series",
 		metric.WithDescription("Number of series removed because they received no data for longer than series_expiry. [Development]"),
 		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ConnectorSpanmetricsEsFlushFailures, err = builder.meter.Int64Counter(
+		"otelcol_connector_spanmetrics_es_flush_failures",
+		metric.WithDescription("Metrics batches that a downstream consumer refused at flush (one per route and flush); their data points are counted in connector_spanmetrics_es_data_points_dropped. [Development]"),
+		metric.WithUnit("{batch}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorSpanmetricsEsOverflowDataPoints, err = builder.meter.Int64Counter(
 		"otelcol_connector_spanmetrics_es_overflow_data_points",
 		metric.WithDescription("Number of data points recorded into an overflow series (otel.metric.overflow=true) because a metric reached its cardinality limit, plus checkpoint samples ignored because the projection state tracker was full. [Development]"),
 		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSpanmetricsEsSpansDuplicate, err = builder.meter.Int64Counter(
+		"otelcol_connector_spanmetrics_es_spans_duplicate",
+		metric.WithDescription("Spans skipped because the same (trace id, span id) was already counted within dedupe.window, e.g. a batch retried by a client after a fanout sibling refused it. [Development]"),
+		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorSpanmetricsEsSpansInvalid, err = builder.meter.Int64Counter(

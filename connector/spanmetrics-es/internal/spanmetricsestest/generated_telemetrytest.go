@@ -37,6 +37,38 @@ func AssertEqualConnectorSpanmetricsEsActiveSeries(t *testing.T, tt *componentte
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualConnectorSpanmetricsEsDataPointsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_spanmetrics_es_data_points_dropped",
+		Description: "Data points of a flush that a downstream metrics consumer refused, by reason - permanent_error (consumererror.IsPermanent) or temporary_error. Delta points are lost; cumulative points are superseded by the next flush. [Development]",
+		Unit:        "{datapoint}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_spanmetrics_es_data_points_dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualConnectorSpanmetricsEsDedupeEvictions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_spanmetrics_es_dedupe_evictions",
+		Description: "Entries of the dedupe table dropped before dedupe.window ended because it held dedupe.max_entries; a retry of such a span would be counted again. Raise dedupe.max_entries if this grows. [Development]",
+		Unit:        "{entry}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_spanmetrics_es_dedupe_evictions")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualConnectorSpanmetricsEsExpiredSeries(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_spanmetrics_es_expired_series",
@@ -53,6 +85,22 @@ func AssertEqualConnectorSpanmetricsEsExpiredSeries(t *testing.T, tt *componentt
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualConnectorSpanmetricsEsFlushFailures(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_spanmetrics_es_flush_failures",
+		Description: "Metrics batches that a downstream consumer refused at flush (one per route and flush); their data points are counted in connector_spanmetrics_es_data_points_dropped. [Development]",
+		Unit:        "{batch}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_spanmetrics_es_flush_failures")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualConnectorSpanmetricsEsOverflowDataPoints(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_spanmetrics_es_overflow_data_points",
@@ -65,6 +113,22 @@ func AssertEqualConnectorSpanmetricsEsOverflowDataPoints(t *testing.T, tt *compo
 		},
 	}
 	got, err := tt.GetMetric("otelcol_connector_spanmetrics_es_overflow_data_points")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualConnectorSpanmetricsEsSpansDuplicate(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_spanmetrics_es_spans_duplicate",
+		Description: "Spans skipped because the same (trace id, span id) was already counted within dedupe.window, e.g. a batch retried by a client after a fanout sibling refused it. [Development]",
+		Unit:        "{span}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_spanmetrics_es_spans_duplicate")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -20,17 +20,33 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ConnectorSpanmetricsEsActiveSeries.Add(context.Background(), 1)
+	tb.ConnectorSpanmetricsEsDataPointsDropped.Add(context.Background(), 1)
+	tb.ConnectorSpanmetricsEsDedupeEvictions.Add(context.Background(), 1)
 	tb.ConnectorSpanmetricsEsExpiredSeries.Add(context.Background(), 1)
+	tb.ConnectorSpanmetricsEsFlushFailures.Add(context.Background(), 1)
 	tb.ConnectorSpanmetricsEsOverflowDataPoints.Add(context.Background(), 1)
+	tb.ConnectorSpanmetricsEsSpansDuplicate.Add(context.Background(), 1)
 	tb.ConnectorSpanmetricsEsSpansInvalid.Add(context.Background(), 1)
 	tb.ConnectorSpanmetricsEsSpansWithoutSide.Add(context.Background(), 1)
 	AssertEqualConnectorSpanmetricsEsActiveSeries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorSpanmetricsEsDataPointsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorSpanmetricsEsDedupeEvictions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorSpanmetricsEsExpiredSeries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorSpanmetricsEsFlushFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorSpanmetricsEsOverflowDataPoints(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorSpanmetricsEsSpansDuplicate(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorSpanmetricsEsSpansInvalid(t, testTel,

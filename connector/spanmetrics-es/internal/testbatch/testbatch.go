@@ -5,6 +5,7 @@ package testbatch // import "github.com/otelcol-es/otelcol-es/connector/spanmetr
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -45,6 +46,11 @@ func TraceID(n uint64) pcommon.TraceID {
 	return t
 }
 
+// spanSeq numbers every span built in the process: span ids are unique
+// across batches, as real ones are, so the connector's dedupe window never
+// mistakes two test batches for a retry.
+var spanSeq atomic.Uint64
+
 // Span adds a span of durMs milliseconds; parent may be empty.
 func (b *Batch) Span(name string, trace uint64, parent pcommon.SpanID, durMs int64, attrs map[string]any) ptrace.Span {
 	b.next++
@@ -52,7 +58,7 @@ func (b *Batch) Span(name string, trace uint64, parent pcommon.SpanID, durMs int
 	s.SetName(name)
 	s.SetTraceID(TraceID(trace))
 	var id pcommon.SpanID
-	binary.BigEndian.PutUint64(id[:], b.next)
+	binary.BigEndian.PutUint64(id[:], spanSeq.Add(1))
 	s.SetSpanID(id)
 	s.SetParentSpanID(parent)
 	start := pcommon.Timestamp(1763776800000000000 + b.next*1000)

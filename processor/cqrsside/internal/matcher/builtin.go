@@ -1,5 +1,5 @@
 // Package matcher holds the span classifiers of the cqrsside processor: the
-// built-in conventions of both seeds and the user rules. Everything is
+// built-in CQRS and eventsource conventions and the user rules. Everything is
 // precomputed once so that matching a span allocates nothing.
 package matcher // import "github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
 
@@ -166,7 +166,7 @@ var (
 	}()
 )
 
-// Builtin classifies a span name by the seed conventions. It never
+// Builtin classifies a span name by the built-in conventions. It never
 // allocates and runs no regular expression.
 func Builtin(name string) Convention {
 	if c, ok := exact[name]; ok {
@@ -198,7 +198,7 @@ func Builtin(name string) Convention {
 	return Convention{}
 }
 
-// BuiltinScope classifies seed 000's tracer names (instrumentation scopes).
+// BuiltinScope classifies the CQRS conventions' tracer names (instrumentation scopes).
 func BuiltinScope(scope string) Side {
 	switch scope {
 	case semconv.ScopeWrite:

@@ -11,15 +11,15 @@ import (
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
-func TestBuiltinSeedNames(t *testing.T) {
+func TestBuiltinConventionNames(t *testing.T) {
 	self := func(s Side) Convention { return Convention{Kind: KindSelf, Side: s} }
 	anc := Convention{Kind: KindAncestor, Side: SideRead}
 	tests := map[string]Convention{
-		// seed 000
+		// CQRS conventions
 		"command.PlaceOrder":       {Kind: KindSelf, Side: SideWrite, Role: RoleCommand, TypeName: "PlaceOrder"},
 		"query.GetOrder":           {Kind: KindSelf, Side: SideRead, Role: RoleQuery, TypeName: "GetOrder"},
 		"projection.order_summary": {Kind: KindSelf, Side: SideProjection, Role: RoleProjection, TypeName: "order_summary"},
-		// seed 001
+		// eventsource runtime conventions
 		semconv.SpanRepositorySave:             self(SideWrite),
 		semconv.SpanRepositorySnapshot:         self(SideWrite),
 		semconv.SpanRepositoryLoad:             anc,

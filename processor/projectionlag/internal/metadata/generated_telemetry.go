@@ -111,7 +111,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagLinkCommandUnresolved, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_link_command_unresolved",
-		metric.WithDescription("Projection apply spans joined to their producer whose walk up to a command span stopped at a span not stored (evicted, expired, not arrived within link.wait, or an uninstrumented root such as seed 001's application span), so no consistency delay was measured. [Development]"),
+		metric.WithDescription("Projection apply spans joined to their producer whose walk up to a command span stopped at a span not stored (evicted, expired, not arrived within link.wait, or an uninstrumented root such as the eventsource runtime's application span), so no consistency delay was measured. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

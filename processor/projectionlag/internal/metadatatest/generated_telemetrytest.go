@@ -120,7 +120,7 @@ func AssertEqualProcessorProjectionlagInvalidTimestamps(t *testing.T, tt *compon
 func AssertEqualProcessorProjectionlagLinkCommandUnresolved(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectionlag_link_command_unresolved",
-		Description: "Projection apply spans joined to their producer whose walk up to a command span stopped at a span not stored (evicted, expired, not arrived within link.wait, or an uninstrumented root such as seed 001's application span), so no consistency delay was measured. [Development]",
+		Description: "Projection apply spans joined to their producer whose walk up to a command span stopped at a span not stored (evicted, expired, not arrived within link.wait, or an uninstrumented root such as the eventsource runtime's application span), so no consistency delay was measured. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

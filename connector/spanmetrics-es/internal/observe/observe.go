@@ -1,20 +1,108 @@
-package spanmetricses // import "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es"
+// Package observe turns spans into observations: for each span it decides
+// the metric family, builds the series key and the observation, and hands
+// them to a Sink. It knows nothing of the connector, its pipelines or its
+// telemetry: Batch returns what it counted, the caller reports it.
+package observe // import "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/observe"
 
 import (
-	"context"
 	"math"
+	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/dedupe"
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/key"
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/series"
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/state"
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/spanattr"
 )
+
+// Family is a set of metrics sharing one attribute set, stored in one
+// series.Store so each span's key is built once for all of them.
+type Family uint8
+
+const (
+	Command     Family = iota // cqrs.command.total + cqrs.command.duration
+	Events                    // cqrs.events.produced
+	Query                     // cqrs.query.total + cqrs.query.duration
+	ResultSize                // cqrs.query.result_size
+	Projection                // cqrs.projection.total + cqrs.projection.duration
+	Lag                       // cqrs.projection.lag (live)
+	ReplayLag                 // cqrs.projection.replay.lag
+	Consistency               // cqrs.consistency.delay
+	Positions                 // cqrs.projection.positions_behind
+	NumFamilies
+)
+
+// Sink stores observations; the connector's series stores and projection
+// state tracker behind it.
+type Sink interface {
+	// Observe records obs into family f's series with the given key
+	// (key[:resLen] is the resource part); d describes a new series.
+	Observe(f Family, key []byte, resLen int, d series.Describer, obs *series.Obs) series.Result
+	// Checkpoint records a checkpoint sample of the projection keyed so.
+	Checkpoint(key []byte, resLen int, d series.Describer, s state.Sample) (created, dropped bool)
+}
+
+// Dimension is an extra data point attribute: read from the span, else its
+// resource, else Default (when not nil), else omitted.
+type Dimension struct {
+	Name    string
+	Default *string
+}
+
+// Options configure an Observer.
+type Options struct {
+	Dimensions         []Dimension
+	ResourceDimensions []string
+	// InstanceKey, when set, is put on every resource with InstanceValue.
+	InstanceKey, InstanceValue string
+	// ExtrapolateSampledCounts weights spans by their tracestate's adjusted count.
+	ExtrapolateSampledCounts bool
+	// Dedupe, when set, skips spans counted before.
+	Dedupe *dedupe.Window
+}
+
+// Counts are what one batch met, for the caller's telemetry.
+type Counts struct {
+	// NoSide: spans without cqrs.side; Invalid: spans with an unusable value.
+	NoSide, Invalid int64
+	// Created: new series and state trackers; Overflowed: observations that
+	// went to an overflow series (or samples a full tracker turned away).
+	Created, Overflowed int64
+	// Duplicates: spans skipped as counted before; Evicted: dedupe entries
+	// dropped early from a full table.
+	Duplicates, Evicted int64
+}
+
+// Observer is safe for concurrent use: each Batch call works in its own
+// pooled scratch state.
+type Observer struct {
+	opts Options
+	sink Sink
+	pool sync.Pool
+}
+
+// New returns an Observer feeding sink.
+func New(opts Options, sink Sink) *Observer {
+	o := &Observer{opts: opts, sink: sink}
+	o.pool.New = func() any { return &scratch{o: o, index: make(map[spanRef]ancestor)} }
+	return o
+}
+
+// Batch observes every span of td; now is the collector clock.
+func (o *Observer) Batch(td ptrace.Traces, now time.Time) Counts {
+	sc := o.pool.Get().(*scratch)
+	sc.consume(td, now)
+	n := sc.n
+	sc.n = Counts{}
+	o.pool.Put(sc)
+	return n
+}
 
 // maxAncestorDepth bounds the walk from an append span up to its command.
 const maxAncestorDepth = 64
@@ -58,7 +146,7 @@ type appendRef struct {
 // observation, the pending lists and the ancestry index are all reused.
 // It also implements series.Describer for the series a span creates.
 type scratch struct {
-	c  *spanMetricsConnector
+	o  *Observer
 	kb key.Builder
 
 	resAttrs    pcommon.Map
@@ -72,25 +160,23 @@ type scratch struct {
 	lastTS string
 	lastW  uint64
 
+	wall time.Time // collector clock, for the dedupe window
+
 	pending []pendingCmd
 	appends []appendRef
 	index   map[spanRef]ancestor
 
-	noSide, invalid, overflowed, created int64
-}
-
-func newScratch(c *spanMetricsConnector) *scratch {
-	return &scratch{c: c, index: make(map[spanRef]ancestor)}
+	n Counts
 }
 
 // Describe implements series.Describer; it runs only when a series is new.
 func (sc *scratch) Describe(res, attrs pcommon.Map) {
-	c := sc.c
+	c := &sc.o.opts
 	res.PutStr(semconv.AttrServiceName, sc.serviceName)
-	if c.instanceKey != "" {
-		res.PutStr(c.instanceKey, c.instanceVal)
+	if c.InstanceKey != "" {
+		res.PutStr(c.InstanceKey, c.InstanceValue)
 	}
-	for _, k := range c.resDims {
+	for _, k := range c.ResourceDimensions {
 		if v, ok := sc.resAttrs.Get(k); ok {
 			v.CopyTo(res.PutEmpty(k))
 		}
@@ -100,8 +186,8 @@ func (sc *scratch) Describe(res, attrs pcommon.Map) {
 			attrs.PutStr(sc.kvs[i].k, sc.kvs[i].v)
 		}
 	}
-	for i := range c.dims {
-		d := &c.dims[i]
+	for i := range c.Dimensions {
+		d := &c.Dimensions[i]
 		if v, ok := sc.dimValue(d.Name); ok {
 			v.CopyTo(attrs.PutEmpty(d.Name))
 		} else if d.Default != nil {
@@ -125,7 +211,7 @@ func (sc *scratch) setResource(r pcommon.Resource) {
 	}
 	sc.kb.Reset()
 	sc.kb.Str(sc.serviceName)
-	for _, k := range sc.c.resDims {
+	for _, k := range sc.o.opts.ResourceDimensions {
 		if v, ok := sc.resAttrs.Get(k); ok {
 			sc.kb.Value(v)
 		} else {
@@ -135,31 +221,14 @@ func (sc *scratch) setResource(r pcommon.Resource) {
 	sc.kb.EndResource()
 }
 
-// maxValueLen bounds the attribute values the connector copies from spans
-// (command/query/projection/event types), so one absurd value cannot make a
-// series arbitrarily large.
-const maxValueLen = 256
-
-// clip cuts v to maxValueLen bytes at a rune boundary; no allocation.
-func clip(v string) string {
-	if len(v) <= maxValueLen {
-		return v
-	}
-	n := maxValueLen
-	for n > 0 && !utf8.RuneStart(v[n]) {
-		n--
-	}
-	return v[:n]
-}
-
 func (sc *scratch) set1(k, v string) {
-	sc.kvs[0] = kv{k, clip(v)}
+	sc.kvs[0] = kv{k, spanattr.Bound(v, spanattr.Stated)}
 	sc.nkv = 1
 }
 
 func (sc *scratch) set2(k1, v1, k2, v2 string) {
-	sc.kvs[0] = kv{k1, clip(v1)}
-	sc.kvs[1] = kv{k2, clip(v2)}
+	sc.kvs[0] = kv{k1, spanattr.Bound(v1, spanattr.Stated)}
+	sc.kvs[1] = kv{k2, spanattr.Bound(v2, spanattr.Stated)}
 	sc.nkv = 2
 }
 
@@ -173,8 +242,9 @@ func (sc *scratch) buildKey() []byte {
 			sc.kb.Absent()
 		}
 	}
-	for i := range sc.c.dims {
-		if v, ok := sc.dimValue(sc.c.dims[i].Name); ok {
+	dims := sc.o.opts.Dimensions
+	for i := range dims {
+		if v, ok := sc.dimValue(dims[i].Name); ok {
 			sc.kb.Value(v)
 		} else {
 			sc.kb.Absent()
@@ -183,15 +253,15 @@ func (sc *scratch) buildKey() []byte {
 	return sc.kb.Bytes()
 }
 
-func (sc *scratch) observe(f family) {
-	switch sc.c.stores[f].Observe(sc.buildKey(), sc.kb.ResourceLen(), sc, &sc.obs) {
+func (sc *scratch) observe(f Family) {
+	switch sc.o.sink.Observe(f, sc.buildKey(), sc.kb.ResourceLen(), sc, &sc.obs) {
 	case series.Created:
-		sc.created++
+		sc.n.Created++
 	case series.CreatedOverflow:
-		sc.created++
-		sc.overflowed++
+		sc.n.Created++
+		sc.n.Overflowed++
 	case series.Overflowed:
-		sc.overflowed++
+		sc.n.Overflowed++
 	}
 }
 
@@ -206,9 +276,9 @@ func (sc *scratch) setObs(s ptrace.Span, weight uint64, value float64) {
 	}
 }
 
-func (sc *scratch) consume(ctx context.Context, td ptrace.Traces) {
-	now, nowTS := sc.c.nowTS()
-	sc.now = nowTS
+func (sc *scratch) consume(td ptrace.Traces, now time.Time) {
+	sc.now = pcommon.NewTimestampFromTime(now)
+	sc.wall = now
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -223,7 +293,6 @@ func (sc *scratch) consume(ctx context.Context, td ptrace.Traces) {
 	if len(sc.pending) > 0 {
 		sc.resolvePending(td)
 	}
-	sc.report(ctx)
 	// Drop references to the batch so pooled scratch does not pin it.
 	clear(sc.pending)
 	sc.pending = sc.pending[:0]
@@ -244,30 +313,6 @@ func (sc *scratch) consume(ctx context.Context, td ptrace.Traces) {
 	}
 }
 
-func (sc *scratch) report(ctx context.Context) {
-	t := sc.c.tel
-	if sc.noSide > 0 {
-		t.ConnectorSpanmetricsEsSpansWithoutSide.Add(ctx, sc.noSide)
-	}
-	if sc.invalid > 0 {
-		t.ConnectorSpanmetricsEsSpansInvalid.Add(ctx, sc.invalid)
-	}
-	if sc.overflowed > 0 {
-		t.ConnectorSpanmetricsEsOverflowDataPoints.Add(ctx, sc.overflowed)
-	}
-	if sc.created > 0 {
-		t.ConnectorSpanmetricsEsActiveSeries.Add(ctx, sc.created)
-	}
-	sc.noSide, sc.invalid, sc.overflowed, sc.created = 0, 0, 0, 0
-}
-
-func strAttr(m pcommon.Map, k string) string {
-	if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
-
 func status(s ptrace.Span) string {
 	if s.Status().Code() == ptrace.StatusCodeError {
 		return semconv.StatusError
@@ -283,7 +328,7 @@ func (sc *scratch) span(s ptrace.Span, rs int, now time.Time) {
 	// (resolvePending), which carry the same events.
 	if semconv.IsEventWrite(name) && s.Status().Code() != ptrace.StatusCodeError {
 		if v, ok := attrs.Get(semconv.AttrESEventCount); ok {
-			if n, ok := numeric(v); ok && n >= 0 {
+			if n, ok := spanattr.Num(v); ok && n >= 0 {
 				sc.appends = append(sc.appends, appendRef{trace: s.TraceID(), parent: s.ParentSpanID(), count: n})
 			}
 		}
@@ -294,36 +339,56 @@ func (sc *scratch) span(s ptrace.Span, rs int, now time.Time) {
 	}
 	sv, ok := attrs.Get(semconv.AttrSide)
 	if !ok {
-		sc.noSide++
+		sc.n.NoSide++
 		return
 	}
 	switch sv.Str() {
 	case semconv.SideWrite:
-		if ct := strAttr(attrs, semconv.AttrCommandType); ct != "" {
+		if ct := spanattr.Str(attrs, semconv.AttrCommandType); ct != "" && !sc.seen(s) {
 			sc.command(s, ct, rs)
 		}
 	case semconv.SideRead:
-		if qt := strAttr(attrs, semconv.AttrQueryType); qt != "" {
+		if qt := spanattr.Str(attrs, semconv.AttrQueryType); qt != "" && !sc.seen(s) {
 			sc.query(s, qt)
 		}
 	case semconv.SideProjection:
-		if semconv.IsProjectionApply(name) && !isNestedApply(attrs) {
+		if semconv.IsProjectionApply(name) && !isNestedApply(attrs) && !sc.seen(s) {
 			sc.apply(s)
 		}
 	}
 }
 
+// seen reports whether s was counted before, within the dedupe window (a
+// retried batch). Only the spans that are counted themselves are remembered:
+// commands, queries, applies and checkpoints. Event writes are not: they
+// count only under a command of their own batch, and a repeated command is
+// skipped with everything beneath it, while a new command's writes were never
+// counted before.
+func (sc *scratch) seen(s ptrace.Span) bool {
+	w := sc.o.opts.Dedupe
+	if w == nil {
+		return false
+	}
+	dup, evicted := w.Seen(s.TraceID(), s.SpanID(), sc.wall)
+	if evicted {
+		sc.n.Evicted++
+	}
+	if dup {
+		sc.n.Duplicates++
+	}
+	return dup
+}
+
 // isNestedApply: cqrsside marked the apply span as running inside a
 // subscription runner's apply span, which is the one counted.
 func isNestedApply(attrs pcommon.Map) bool {
-	v, ok := attrs.Get(semconv.AttrProjectionNested)
-	return ok && v.Type() == pcommon.ValueTypeBool && v.Bool()
+	return spanattr.Bool(attrs, semconv.AttrProjectionNested)
 }
 
 // weight is 1, or the span's adjusted count from the OpenTelemetry sampling
 // threshold in its W3C tracestate (ot=th:...), rounded to an integer.
 func (sc *scratch) weight(s ptrace.Span) uint64 {
-	if !sc.c.cfg.ExtrapolateSampledCounts {
+	if !sc.o.opts.ExtrapolateSampledCounts {
 		return 1
 	}
 	ts := s.TraceState().AsRaw()
@@ -342,17 +407,25 @@ func (sc *scratch) weight(s ptrace.Span) uint64 {
 			}
 		}
 	} else {
-		sc.invalid++
+		sc.n.Invalid++
 	}
 	sc.lastTS, sc.lastW = ts, w
 	return w
+}
+
+func spanDurationMs(s ptrace.Span) (float64, bool) {
+	st, end := s.StartTimestamp(), s.EndTimestamp()
+	if end < st || st == 0 {
+		return 0, false
+	}
+	return float64(end-st) / 1e6, true
 }
 
 func (sc *scratch) duration(s ptrace.Span) float64 {
 	d, ok := spanDurationMs(s)
 	if !ok {
 		// Recorded as 0 so the call is still counted; the bad timestamps are.
-		sc.invalid++
+		sc.n.Invalid++
 	}
 	return d
 }
@@ -361,7 +434,7 @@ func (sc *scratch) command(s ptrace.Span, ct string, rs int) {
 	w := sc.weight(s)
 	sc.setObs(s, w, sc.duration(s))
 	sc.set2(semconv.MetricAttrCommandType, ct, semconv.MetricAttrCommandStatus, status(s))
-	sc.observe(famCommand)
+	sc.observe(Command)
 
 	// A failed command produced no events, whatever it reports or stored
 	// before failing: only successful commands count.
@@ -371,7 +444,7 @@ func (sc *scratch) command(s ptrace.Span, ct string, rs int) {
 	if n, ok := sc.ownEvents(s); ok {
 		sc.obs.Value = n
 		sc.set1(semconv.MetricAttrCommandType, ct)
-		sc.observe(famEvents)
+		sc.observe(Events)
 		return
 	}
 	sc.pending = append(sc.pending, pendingCmd{rs: rs, span: s, weight: w})
@@ -381,10 +454,10 @@ func (sc *scratch) command(s ptrace.Span, ct string, rs int) {
 // its domain_event_produced span events.
 func (sc *scratch) ownEvents(s ptrace.Span) (float64, bool) {
 	if v, ok := s.Attributes().Get(semconv.AttrEventsCount); ok {
-		if n, ok := numeric(v); ok && n >= 0 {
+		if n, ok := spanattr.Num(v); ok && n >= 0 {
 			return n, true
 		}
-		sc.invalid++
+		sc.n.Invalid++
 	}
 	n := 0
 	evs := s.Events()
@@ -400,52 +473,45 @@ func (sc *scratch) query(s ptrace.Span, qt string) {
 	w := sc.weight(s)
 	sc.setObs(s, w, sc.duration(s))
 	sc.set2(semconv.MetricAttrQueryType, qt, semconv.MetricAttrQueryStatus, status(s))
-	sc.observe(famQuery)
+	sc.observe(Query)
 	if v, ok := s.Attributes().Get(semconv.AttrQueryResultCount); ok {
-		if n, ok := numeric(v); ok && n >= 0 {
+		if n, ok := spanattr.Num(v); ok && n >= 0 {
 			sc.obs.Value = n
 			sc.obs.SpanID = pcommon.SpanID{}
 			sc.set1(semconv.MetricAttrQueryType, qt)
-			sc.observe(famResultSize)
+			sc.observe(ResultSize)
 		} else {
-			sc.invalid++
+			sc.n.Invalid++
 		}
 	}
 }
 
-func projectionName(attrs pcommon.Map) string {
-	if pn := strAttr(attrs, semconv.AttrProjectionName); pn != "" {
-		return pn
-	}
-	return strAttr(attrs, semconv.AttrESProjectionName)
-}
-
 func (sc *scratch) apply(s ptrace.Span) {
 	attrs := s.Attributes()
-	pn := projectionName(attrs)
+	pn := spanattr.ProjectionName(attrs)
 	if pn == "" {
-		sc.invalid++
+		sc.n.Invalid++
 		return
 	}
 	w := sc.weight(s)
 	sc.setObs(s, w, sc.duration(s))
 	sc.set2(semconv.MetricAttrProjectionName, pn, semconv.MetricAttrStatus, status(s))
-	sc.observe(famProjection)
+	sc.observe(Projection)
 
-	replay := strAttr(attrs, semconv.AttrProjectionPhase) == semconv.PhaseReplay
+	replay := spanattr.Str(attrs, semconv.AttrProjectionPhase) == semconv.PhaseReplay
 	if v, ok := attrs.Get(semconv.AttrProjectionLagMs); ok {
-		if lag, ok := numeric(v); ok {
+		if lag, ok := spanattr.Num(v); ok {
 			// Negative lag is clock skew between hosts: the event was
 			// applied as soon as it could be.
 			sc.obs.Value = math.Max(lag, 0)
-			sc.set2(semconv.MetricAttrProjectionName, pn, semconv.MetricAttrEventType, strAttr(attrs, semconv.AttrEventType))
+			sc.set2(semconv.MetricAttrProjectionName, pn, semconv.MetricAttrEventType, spanattr.Str(attrs, semconv.AttrEventType))
 			if replay {
-				sc.observe(famReplayLag)
+				sc.observe(ReplayLag)
 			} else {
-				sc.observe(famLag)
+				sc.observe(Lag)
 			}
 		} else {
-			sc.invalid++
+			sc.n.Invalid++
 		}
 	}
 	// A replay re-applies old events: its delay says nothing about how soon
@@ -454,15 +520,15 @@ func (sc *scratch) apply(s ptrace.Span) {
 		return
 	}
 	if v, ok := attrs.Get(semconv.AttrConsistencyDelayMs); ok {
-		ct := strAttr(attrs, semconv.AttrCommandType)
-		delay, ok := numeric(v)
+		ct := spanattr.Str(attrs, semconv.AttrCommandType)
+		delay, ok := spanattr.Num(v)
 		if !ok || ct == "" {
-			sc.invalid++
+			sc.n.Invalid++
 			return
 		}
 		sc.obs.Value = math.Max(delay, 0)
 		sc.set2(semconv.MetricAttrCommandType, ct, semconv.MetricAttrProjectionName, pn)
-		sc.observe(famConsistency)
+		sc.observe(Consistency)
 	}
 }
 
@@ -472,29 +538,32 @@ func (sc *scratch) checkpoint(s ptrace.Span, now time.Time) {
 	if !ok {
 		return
 	}
-	pn := projectionName(attrs)
-	behind, ok := numeric(v)
+	if sc.seen(s) {
+		return
+	}
+	pn := spanattr.ProjectionName(attrs)
+	behind, ok := spanattr.Num(v)
 	if pn == "" || !ok {
-		sc.invalid++
+		sc.n.Invalid++
 		return
 	}
 	behind = math.Max(behind, 0)
 	sc.setObs(s, 1, behind)
 	sc.set1(semconv.MetricAttrProjectionName, pn)
-	sc.observe(famPositions)
+	sc.observe(Positions)
 
 	smp := state.Sample{At: now, Behind: int64(behind)}
 	if p, ok := attrs.Get(semconv.AttrESPosition); ok {
-		if pos, ok := numeric(p); ok {
+		if pos, ok := spanattr.Num(p); ok {
 			smp.Pos, smp.HasPos = int64(pos), true
 		}
 	}
-	created, dropped := sc.c.projStates.Observe(sc.buildKey(), sc.kb.ResourceLen(), sc, smp)
+	created, dropped := sc.o.sink.Checkpoint(sc.buildKey(), sc.kb.ResourceLen(), sc, smp)
 	if created {
-		sc.created++
+		sc.n.Created++
 	}
 	if dropped {
-		sc.overflowed++
+		sc.n.Overflowed++
 	}
 }
 
@@ -549,12 +618,12 @@ func (sc *scratch) resolvePending(td ptrace.Traces) {
 		sc.setResource(rss.At(p.rs).Resource())
 		sc.spanAttrs = p.span.Attributes()
 		sc.setObs(p.span, p.weight, p.count)
-		sc.set1(semconv.MetricAttrCommandType, strAttr(sc.spanAttrs, semconv.AttrCommandType))
-		sc.observe(famEvents)
+		sc.set1(semconv.MetricAttrCommandType, spanattr.Str(sc.spanAttrs, semconv.AttrCommandType))
+		sc.observe(Events)
 	}
 }
 
 func isCommand(s ptrace.Span) bool {
 	attrs := s.Attributes()
-	return strAttr(attrs, semconv.AttrSide) == semconv.SideWrite && strAttr(attrs, semconv.AttrCommandType) != ""
+	return spanattr.Str(attrs, semconv.AttrSide) == semconv.SideWrite && spanattr.Str(attrs, semconv.AttrCommandType) != ""
 }
