@@ -183,6 +183,10 @@ func DecodeEvent(r *kgo.Record) (eventsource.Event, error) {
 		str("aggregate_id", &e.AggregateID, true), str("aggregate_type", &e.AggregateType, false)); err != nil {
 		return eventsource.Event{}, err
 	}
+	if e.Type == "" {
+		// Nothing can handle, route or re-publish an event without a type.
+		return eventsource.Event{}, fmt.Errorf("%w: empty event_type", ErrDecode)
+	}
 	if raw, ok := doc["aggregate_version"]; ok {
 		if err := json.Unmarshal(raw, &e.Version); err != nil {
 			return eventsource.Event{}, fmt.Errorf("%w: aggregate_version: %w", ErrDecode, err)
