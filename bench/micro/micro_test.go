@@ -12,7 +12,6 @@ package micro
 
 import (
 	"context"
-	"encoding/binary"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -73,7 +72,7 @@ func run(b *testing.B, batches []ptrace.Traces, consume func(context.Context, pt
 		b.StopTimer()
 		td := ptrace.NewTraces()
 		batches[i%len(batches)].CopyTo(td)
-		renewTraceIDs(td, uint64(i/len(batches)))
+		spangen.RenewTraceIDs(td, uint64(i/len(batches)))
 		spans += uint64(td.SpanCount())
 		runtime.ReadMemStats(&m0)
 		b.StartTimer()
@@ -94,27 +93,6 @@ func run(b *testing.B, batches []ptrace.Traces, consume func(context.Context, pt
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/span")
 	b.ReportMetric(float64(bytes)/n, "B/span")
 	b.ReportMetric(float64(allocs)/n, "allocs/span")
-}
-
-// renewTraceIDs XORs a pass number into every trace id of td, spans' and links' alike.
-func renewTraceIDs(td ptrace.Traces, pass uint64) {
-	if pass == 0 {
-		return
-	}
-	renew := func(id pcommon.TraceID) pcommon.TraceID {
-		binary.BigEndian.PutUint64(id[8:], binary.BigEndian.Uint64(id[8:])^(pass*0x9e3779b97f4a7c15))
-		return id
-	}
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, span := range ss.Spans().All() {
-				span.SetTraceID(renew(span.TraceID()))
-				for _, l := range span.Links().All() {
-					l.SetTraceID(renew(l.TraceID()))
-				}
-			}
-		}
-	}
 }
 
 func loadSub(tb testing.TB, key string, cfg component.Config) {

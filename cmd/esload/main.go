@@ -46,7 +46,7 @@ func main() {
 	rate := flag.Float64("rate", 10_000, "offered load, spans per second")
 	duration := flag.Duration("duration", 30*time.Second, "how long load is offered")
 	workers := flag.Int("workers", 4, "exports in flight")
-	pool := flag.Int("pool", 256, "requests generated up front and cycled (ids repeat each cycle); 0: generate fresh requests while sending")
+	pool := flag.Int("pool", 256, "requests generated up front and cycled (each later cycle with new trace ids); 0: generate fresh requests while sending")
 	retry := flag.Bool("retry", true, "resend requests refused with Unavailable / ResourceExhausted, with backoff, as an OpenTelemetry SDK does")
 	drain := flag.Duration("drain", 30*time.Second, "after the load phase, how long offered requests may still be sent")
 	out := flag.String("out", "", "write the JSON result to this file (default: standard output)")

@@ -2,11 +2,14 @@ package spangen
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -21,8 +24,11 @@ type Request struct {
 // Source hands out requests; it is safe for concurrent use.
 type Source interface{ Next() Request }
 
-// Pool cycles requests generated up front: the cheapest source to send from,
-// but ids repeat once per cycle.
+// Pool cycles requests generated up front: the cheapest source to send from.
+// The first cycle sends them as generated; every later cycle sends a copy
+// with new trace ids (RenewTraceIDs), because a collector that counts each
+// span once (spanmetrics_es) would otherwise count a repeated cycle as
+// duplicates.
 type Pool struct {
 	reqs []Request
 	i    atomic.Uint64
@@ -40,7 +46,41 @@ func NewPool(cfg Config, n int) *Pool {
 }
 
 // Next returns the next request of the cycle.
-func (p *Pool) Next() Request { return p.reqs[(p.i.Add(1)-1)%uint64(len(p.reqs))] }
+func (p *Pool) Next() Request {
+	i := p.i.Add(1) - 1
+	r := p.reqs[i%uint64(len(p.reqs))]
+	cycle := i / uint64(len(p.reqs))
+	if cycle == 0 {
+		return r
+	}
+	td := ptrace.NewTraces()
+	r.Req.Traces().CopyTo(td)
+	RenewTraceIDs(td, cycle)
+	return Request{ptraceotlp.NewExportRequestFromTraces(td), r.Counts}
+}
+
+// RenewTraceIDs mixes n into every trace id of td, spans' and links' alike,
+// so batches renewed with the same n still join each other and batches
+// renewed with another n share no (trace id, span id) with them.
+func RenewTraceIDs(td ptrace.Traces, n uint64) {
+	if n == 0 {
+		return
+	}
+	renew := func(id pcommon.TraceID) pcommon.TraceID {
+		binary.BigEndian.PutUint64(id[8:], binary.BigEndian.Uint64(id[8:])^(n*0x9e3779b97f4a7c15))
+		return id
+	}
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				span.SetTraceID(renew(span.TraceID()))
+				for _, l := range span.Links().All() {
+					l.SetTraceID(renew(l.TraceID()))
+				}
+			}
+		}
+	}
+}
 
 // Fresh generates every request as it is needed, stamped with the wall clock,
 // so ids never repeat and aggregate ids keep coming (cardinality runs).

@@ -149,3 +149,41 @@ func TestFreshNeverRepeatsSpanIDs(t *testing.T) {
 	}
 	assert.Equal(t, spans, len(seen))
 }
+
+// A pool's later cycles carry the same spans with new trace ids: no (trace
+// id, span id) repeats across cycles, and within a cycle every parent and
+// link still points at a span of that cycle or at the one it pointed at before.
+func TestPoolCyclesRenewTraceIDs(t *testing.T) {
+	const n = 4
+	p := NewPool(smallConfig(), n)
+	type sid struct {
+		trace [16]byte
+		span  [8]byte
+	}
+	seen := map[sid]int{}
+	for cycle := 0; cycle < 3; cycle++ {
+		inCycle := map[[16]byte]bool{}
+		var links []sid
+		for i := 0; i < n; i++ {
+			td := p.Next().Req.Traces()
+			for _, rs := range td.ResourceSpans().All() {
+				for _, ss := range rs.ScopeSpans().All() {
+					for _, span := range ss.Spans().All() {
+						k := sid{span.TraceID(), span.SpanID()}
+						prev, dup := seen[k]
+						require.False(t, dup, "span %v of cycle %d repeats cycle %d", k, cycle, prev)
+						seen[k] = cycle
+						inCycle[span.TraceID()] = true
+						for _, l := range span.Links().All() {
+							links = append(links, sid{l.TraceID(), l.SpanID()})
+						}
+					}
+				}
+			}
+		}
+		for _, l := range links {
+			assert.True(t, inCycle[l.trace], "cycle %d links to a trace of another cycle", cycle)
+		}
+	}
+	assert.NotEmpty(t, seen)
+}
