@@ -54,6 +54,18 @@ func ProjectionName(m pcommon.Map) string {
 	return Str(m, semconv.AttrESProjectionName)
 }
 
+// ProjectionOrSubscription is ProjectionName, else eventsource.subscription.name,
+// else "": eventsource-py's runners and subscription spans name only the
+// subscription feeding a projection, which defaults to the projection's class
+// name as the projection name does. The processors name projections this way;
+// only non-empty strings count.
+func ProjectionOrSubscription(m pcommon.Map) string {
+	if n := ProjectionName(m); n != "" {
+		return n
+	}
+	return Str(m, semconv.AttrESSubscriptionName)
+}
+
 // MaxValueLen bounds, in bytes, the values copied from spans into metric
 // attributes or derived names, so one absurd value cannot make a series or
 // a type arbitrarily large.

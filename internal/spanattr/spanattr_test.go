@@ -54,6 +54,22 @@ func TestProjectionName(t *testing.T) {
 	assert.Equal(t, "runtime", ProjectionName(m), "only strings count")
 }
 
+func TestProjectionOrSubscription(t *testing.T) {
+	m := pcommon.NewMap()
+	assert.Empty(t, ProjectionOrSubscription(m))
+	m.PutStr(semconv.AttrESSubscriptionName, "")
+	assert.Empty(t, ProjectionOrSubscription(m))
+	m.PutStr(semconv.AttrESSubscriptionName, "sub")
+	assert.Equal(t, "sub", ProjectionOrSubscription(m))
+	m.PutStr(semconv.AttrESProjectionName, "runtime")
+	assert.Equal(t, "runtime", ProjectionOrSubscription(m), "the runtime's projection name comes first")
+	m.PutStr(semconv.AttrProjectionName, "cqrs")
+	assert.Equal(t, "cqrs", ProjectionOrSubscription(m))
+	m.PutInt(semconv.AttrProjectionName, 1)
+	m.PutBool(semconv.AttrESProjectionName, true)
+	assert.Equal(t, "sub", ProjectionOrSubscription(m), "only strings count")
+}
+
 func TestBound(t *testing.T) {
 	short := strings.Repeat("a", MaxValueLen)
 	assert.Equal(t, short, Bound(short, Stated))

@@ -203,10 +203,10 @@ func Drive(ctx context.Context, client ptraceotlp.GRPCClient, src Source, o Driv
 	start := clock.Now()
 	for {
 		elapsed := clock.Since(start)
-		if elapsed >= o.Duration || ctx.Err() != nil {
-			break
-		}
-		// Offer what the rate allows by now, one request at a time.
+		done := elapsed >= o.Duration || ctx.Err() != nil
+		// Offer what the rate allows by now, one request at a time; at the end, what it allows for the whole
+		// Duration, however far past it the clock is when this loop notices (a busy machine, a test's clock).
+		elapsed = min(elapsed, o.Duration)
 		for float64(offered.Spans) < elapsed.Seconds()*o.Rate {
 			r := src.Next()
 			offered.Add(r.Counts)
@@ -216,9 +216,12 @@ func Drive(ctx context.Context, client ptraceotlp.GRPCClient, src Source, o Driv
 				st.record(&st.backlog, r.Counts, nil)
 			}
 		}
+		if done {
+			break
+		}
 		clock.Sleep(time.Millisecond)
 	}
-	elapsed := clock.Since(start)
+	elapsed := min(clock.Since(start), o.Duration)
 	close(queue)
 
 	drained := make(chan struct{})

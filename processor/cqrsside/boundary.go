@@ -5,6 +5,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/spanattr"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
 )
 
@@ -64,11 +65,9 @@ func boundaryOf(span ptrace.Span) (r boundaryReason, consumer, ok bool) {
 // deliver, as OpenTelemetry's messaging conventions spell a consumer's operation.
 func isMessagingReceive(attrs pcommon.Map) bool {
 	for _, k := range [...]string{semconv.AttrMessagingOperation, semconv.AttrMessagingOperationType} {
-		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
-			switch v.Str() {
-			case "receive", "process", "deliver":
-				return true
-			}
+		switch spanattr.Str(attrs, k) {
+		case "receive", "process", "deliver":
+			return true
 		}
 	}
 	return false
@@ -81,12 +80,10 @@ func isMessagingReceive(attrs pcommon.Map) bool {
 func processKey(res pcommon.Resource) uint32 {
 	h := uint32(2166136261)
 	for _, k := range [...]string{semconv.AttrServiceName, semconv.AttrServiceInstanceID} {
-		if v, ok := res.Attributes().Get(k); ok && v.Type() == pcommon.ValueTypeStr {
-			s := v.Str()
-			for i := 0; i < len(s); i++ {
-				h ^= uint32(s[i])
-				h *= 16777619
-			}
+		s := spanattr.Str(res.Attributes(), k) // absent and "" hash alike
+		for i := 0; i < len(s); i++ {
+			h ^= uint32(s[i])
+			h *= 16777619
 		}
 		h ^= 0xff // separator: ("ab","") and ("a","b") differ
 		h *= 16777619

@@ -1,14 +1,13 @@
 package cqrsside
 
 import (
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/spantest"
 )
 
 // sp describes one test span. ids are short names turned into span ids.
@@ -24,68 +23,28 @@ type sp struct {
 	flags  uint32   // OTLP span flags (0x300: the parent is remote)
 }
 
-func spanID(s string) pcommon.SpanID {
-	var id pcommon.SpanID
-	if s == "" {
-		return id
-	}
-	if b, err := hex.DecodeString(s); err == nil && len(b) == 8 {
-		copy(id[:], b)
-		return id
-	}
-	// Readable names become deterministic ids.
-	var h uint64 = 1469598103934665603
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	binary.BigEndian.PutUint64(id[:], h)
-	return id
-}
+func spanID(s string) pcommon.SpanID { return spantest.NamedSpanID(s) }
 
 var testTraceID = pcommon.TraceID{0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c}
 
 // appendSpans adds spans to td under one resource, one ScopeSpans per scope
 // in order of first appearance.
 func appendSpans(td ptrace.Traces, service string, spans []sp) {
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", service)
-	scopes := map[string]ptrace.SpanSlice{}
+	b := spantest.Append(td).Service(service)
 	for i, s := range spans {
-		ss, ok := scopes[s.scope]
-		if !ok {
-			sc := rs.ScopeSpans().AppendEmpty()
-			sc.Scope().SetName(s.scope)
-			ss = sc.Spans()
-			scopes[s.scope] = ss
-		}
-		span := ss.AppendEmpty()
-		span.SetName(s.name)
-		span.SetTraceID(testTraceID)
-		span.SetSpanID(spanID(s.id))
-		span.SetParentSpanID(spanID(s.parent))
 		kind := s.kind
 		if kind == ptrace.SpanKindUnspecified {
 			kind = ptrace.SpanKindInternal
 		}
-		span.SetKind(kind)
-		span.SetFlags(s.flags)
 		start := pcommon.Timestamp(1_763_778_000_000_000_000 + uint64(i)*1_000_000)
-		span.SetStartTimestamp(start)
-		span.SetEndTimestamp(start + 500_000)
-		if err := span.Attributes().FromRaw(s.attrs); err != nil {
-			panic(err)
-		}
+		span := b.Scope(s.scope).Span(s.name).
+			Trace(testTraceID).ID(spanID(s.id)).Parent(spanID(s.parent)).
+			Kind(kind).Flags(s.flags).Times(start, start+500_000).Attrs(s.attrs)
 		for _, et := range s.events {
-			ev := span.Events().AppendEmpty()
-			ev.SetName(semconv.EventDomainEventProduced)
-			ev.SetTimestamp(start + 100_000)
-			ev.Attributes().PutStr(semconv.EventAttrEventType, et)
+			span.Event(semconv.EventDomainEventProduced, start+100_000, map[string]any{semconv.EventAttrEventType: et})
 		}
 		if s.link != "" {
-			l := span.Links().AppendEmpty()
-			l.SetTraceID(testTraceID)
-			l.SetSpanID(spanID(s.link))
+			span.Link(testTraceID, spanID(s.link))
 		}
 	}
 }

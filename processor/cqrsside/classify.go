@@ -5,6 +5,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/spanattr"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
 )
 
@@ -65,13 +66,14 @@ func (p *cqrsProcessor) applySelf(span ptrace.Span, v *verdict, c *counts) {
 	p.putSide(attrs, v.side, v.src)
 	c.side(v.side, v.src)
 
-	// Types taken from the span name are capped: a 100 kB name must not
-	// become a 100 kB metric label downstream.
+	// Types taken from the span name (or a rule) are derived: one longer
+	// than spanattr.MaxValueLen is dropped, so a 100 kB name does not become
+	// a 100 kB metric label downstream.
 	nameType := v.conv.TypeName
 	ruleType := v.ruleType
-	if len(nameType) > maxTypeLen || len(ruleType) > maxTypeLen {
+	if len(nameType) > spanattr.MaxValueLen || len(ruleType) > spanattr.MaxValueLen {
 		c.invalid[invalidTypeTooLong]++
-		nameType, ruleType = capType(nameType), capType(ruleType)
+		nameType, ruleType = spanattr.Bound(nameType, spanattr.Derived), spanattr.Bound(ruleType, spanattr.Derived)
 	}
 	role := v.conv.Role
 	switch v.side {
@@ -80,11 +82,13 @@ func (p *cqrsProcessor) applySelf(span ptrace.Span, v *verdict, c *counts) {
 	case matcher.SideRead:
 		fillType(attrs, semconv.AttrQueryType, ruleType, roleType(role, matcher.RoleQuery, nameType), "", c)
 	case matcher.SideProjection:
+		// A valid cqrs.projection.name is kept by fillType; otherwise the
+		// runtime's projection name, else its subscription name.
 		fillType(attrs, semconv.AttrProjectionName, ruleType,
-			esProjectionName(attrs), roleType(role, matcher.RoleProjection, nameType), c)
+			spanattr.ProjectionOrSubscription(attrs), roleType(role, matcher.RoleProjection, nameType), c)
 	}
-	fillType(attrs, semconv.AttrEventType, "", strAttr(attrs, semconv.AttrESEventType), "", c)
-	fillType(attrs, semconv.AttrAggregateType, "", strAttr(attrs, semconv.AttrESAggregateType), "", c)
+	fillType(attrs, semconv.AttrEventType, "", spanattr.Str(attrs, semconv.AttrESEventType), "", c)
+	fillType(attrs, semconv.AttrAggregateType, "", spanattr.Str(attrs, semconv.AttrESAggregateType), "", c)
 }
 
 // applyInherited writes only the side: an inherited span is never the
@@ -116,36 +120,9 @@ func putStrIfChanged(attrs pcommon.Map, key, val string) {
 	attrs.PutStr(key, val)
 }
 
-// esProjectionName is the projection an eventsource runtime names: eventsource.projection.name, else
-// the subscription feeding it (eventsource-py's runners and subscription spans name only that; it
-// defaults to the projection's class name, as the projection name does).
-func esProjectionName(attrs pcommon.Map) string {
-	if n := strAttr(attrs, semconv.AttrESProjectionName); n != "" {
-		return n
-	}
-	return strAttr(attrs, semconv.AttrESSubscriptionName)
-}
-
-// maxTypeLen bounds type names derived from span names.
-const maxTypeLen = 256
-
-func capType(t string) string {
-	if len(t) > maxTypeLen {
-		return ""
-	}
-	return t
-}
-
 func roleType(have, want matcher.Role, typeName string) string {
 	if have == want {
 		return typeName
-	}
-	return ""
-}
-
-func strAttr(attrs pcommon.Map, key string) string {
-	if v, ok := attrs.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
 	}
 	return ""
 }

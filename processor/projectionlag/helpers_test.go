@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/spantest"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/metadatatest"
 )
 
@@ -136,33 +137,19 @@ func forEachSpan(td ptrace.Traces, f func(ptrace.ResourceSpans, ptrace.Span)) {
 	}
 }
 
-// batch builds traces for one service.
+// batch builds traces for one service, one scope ("test").
 type batch struct {
-	td    ptrace.Traces
-	spans ptrace.SpanSlice
+	td ptrace.Traces
+	b  *spantest.Builder
 }
 
 func newBatch(service string) *batch {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr(semconv.AttrServiceName, service)
-	ss := rs.ScopeSpans().AppendEmpty()
-	ss.Scope().SetName("test")
-	return &batch{td: td, spans: ss.Spans()}
+	b := spantest.New().Service(service).Scope("test")
+	return &batch{td: b.Traces(), b: b}
 }
 
 func (b *batch) span(name string, trace pcommon.TraceID, id, parent pcommon.SpanID, start, end time.Time, attrs map[string]any) ptrace.Span {
-	s := b.spans.AppendEmpty()
-	s.SetName(name)
-	s.SetTraceID(trace)
-	s.SetSpanID(id)
-	s.SetParentSpanID(parent)
-	s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
-	s.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
-	if err := s.Attributes().FromRaw(attrs); err != nil {
-		panic(err)
-	}
-	return s
+	return b.b.Span(name).Trace(trace).ID(id).Parent(parent).At(start, end).Attrs(attrs).PData()
 }
 
 // command / append / apply builders with the attributes cqrsside would have set.

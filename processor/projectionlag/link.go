@@ -10,6 +10,7 @@ import (
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 	"github.com/otelcol-es/otelcol-es/internal/hold"
+	"github.com/otelcol-es/otelcol-es/internal/spanattr"
 )
 
 // resolution is how far the join got for one projection apply span.
@@ -90,13 +91,13 @@ func (p *lagProcessor) resolve(span ptrace.Span) resolution {
 // eventKey keys a write span by the id of the event it carries (eventsource.event.id): two
 // independent 64-bit hashes of the id, and a span part no span id is likely to have.
 func (p *lagProcessor) eventKey(attrs pcommon.Map) (joinKey, bool) {
-	v, ok := attrs.Get(semconv.AttrESEventID)
-	if !ok || v.Type() != pcommon.ValueTypeStr || v.Str() == "" {
+	id := spanattr.Str(attrs, semconv.AttrESEventID)
+	if id == "" {
 		return joinKey{}, false
 	}
 	var k joinKey
-	binary.LittleEndian.PutUint64(k[0:8], maphash.String(p.eventSeeds[0], v.Str()))
-	binary.LittleEndian.PutUint64(k[8:16], maphash.String(p.eventSeeds[1], v.Str()))
+	binary.LittleEndian.PutUint64(k[0:8], maphash.String(p.eventSeeds[0], id))
+	binary.LittleEndian.PutUint64(k[8:16], maphash.String(p.eventSeeds[1], id))
 	copy(k[16:], eventKeyMarker[:])
 	return k, true
 }

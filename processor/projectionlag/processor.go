@@ -21,6 +21,7 @@ import (
 	"github.com/otelcol-es/otelcol-es/internal/hold"
 	"github.com/otelcol-es/otelcol-es/internal/release"
 	"github.com/otelcol-es/otelcol-es/internal/ringmap"
+	"github.com/otelcol-es/otelcol-es/internal/spanattr"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/metadata"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/positions"
 )
@@ -289,10 +290,7 @@ func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.
 	if p.producers == nil {
 		return woken
 	}
-	side := ""
-	if v, ok := attrs.Get(semconv.AttrSide); ok && v.Type() == pcommon.ValueTypeStr {
-		side = v.Str()
-	}
+	side := spanattr.Str(attrs, semconv.AttrSide)
 	key := newJoinKey(span.TraceID(), span.SpanID())
 	switch {
 	case side == semconv.SideWrite && !span.ParentSpanID().IsEmpty():
@@ -316,8 +314,8 @@ func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.
 				c.evicted++
 			}
 		}
-		if v, ok := attrs.Get(semconv.AttrCommandType); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-			id, ok := p.commands.id(v.Str())
+		if ct := spanattr.Str(attrs, semconv.AttrCommandType); ct != "" {
+			id, ok := p.commands.id(ct)
 			if !ok {
 				c.commandTypesDropped++
 			}
@@ -439,7 +437,7 @@ func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, s
 		p.checkpoint(rs.Resource(), span, c)
 		return false
 	case name == semconv.SpanCheckpointReset:
-		if pn, ok := projectionName(span.Attributes()); ok {
+		if pn := spanattr.ProjectionOrSubscription(span.Attributes()); pn != "" {
 			_, key := p.projectionKey(span.Attributes(), rs.Resource(), "", pn)
 			c.projectionsEvicted += int64(p.positions.Reset(key))
 		}
@@ -447,10 +445,10 @@ func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, s
 	case !semconv.IsProjectionApply(name):
 		return false
 	}
-	if v, ok := span.Attributes().Get(semconv.AttrSide); !ok || v.Str() != semconv.SideProjection {
+	if spanattr.Str(span.Attributes(), semconv.AttrSide) != semconv.SideProjection {
 		return false
 	}
-	if v, ok := span.Attributes().Get(semconv.AttrProjectionNested); ok && v.Type() == pcommon.ValueTypeBool && v.Bool() {
+	if spanattr.Bool(span.Attributes(), semconv.AttrProjectionNested) {
 		// The runner's apply span around it carries the lag: one event, one lag.
 		return false
 	}
@@ -607,7 +605,7 @@ func (p *lagProcessor) applyPhase(res pcommon.Resource, name string, attrs pcomm
 	if ph, ok := p.statedPhase(name, attrs); ok {
 		return ph
 	}
-	if pn, ok := projectionName(attrs); ok && p.positions.Tracking() {
+	if pn := spanattr.ProjectionOrSubscription(attrs); pn != "" && p.positions.Tracking() {
 		storeID := ""
 		if v, ok := attrs.Get(semconv.AttrESPosition); ok {
 			_, storeID, _ = positionOf(v)
@@ -630,22 +628,13 @@ func (p *lagProcessor) applyPhase(res pcommon.Resource, name string, attrs pcomm
 // what an eventsource-py runner's span name implies.
 func (p *lagProcessor) statedPhase(name string, attrs pcommon.Map) (string, bool) {
 	for _, k := range p.cfg.Phase.Keys {
-		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
-			if ph, ok := semconv.NormalizeProjectionPhase(v.Str()); ok {
+		if v := spanattr.Str(attrs, k); v != "" {
+			if ph, ok := semconv.NormalizeProjectionPhase(v); ok {
 				return ph, true
 			}
 		}
 	}
 	return semconv.RunnerPhase(name)
-}
-
-func projectionName(attrs pcommon.Map) (string, bool) {
-	for _, k := range [...]string{semconv.AttrProjectionName, semconv.AttrESProjectionName, semconv.AttrESSubscriptionName} {
-		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-			return v.Str(), true
-		}
-	}
-	return "", false
 }
 
 // runnerPosition handles the position an eventsource-py runner's apply span names: the event it
@@ -680,8 +669,8 @@ func (p *lagProcessor) checkpoint(res pcommon.Resource, span ptrace.Span, c *cou
 		}
 	}
 	pos, storeID, ok := positionOf(v)
-	pn, hasName := projectionName(attrs)
-	if !ok || !hasName {
+	pn := spanattr.ProjectionOrSubscription(attrs)
+	if !ok || pn == "" {
 		c.invalidPositions++
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/spantest"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/metadata"
 )
 
@@ -218,19 +219,15 @@ func TestBoundedPositionsCounted(t *testing.T) {
 
 // An agent that saw the whole stream may have set positions behind already; a gateway keeps its value.
 func TestCheckpointKeepsUpstreamPositionsBehind(t *testing.T) {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	ss := rs.ScopeSpans().AppendEmpty().Spans()
-	appendSpan := ss.AppendEmpty()
-	appendSpan.SetName("in_memory" + semconv.SpanSuffixAppendEvents)
-	appendSpan.Attributes().PutStr(semconv.AttrSide, semconv.SideWrite)
-	appendSpan.Attributes().PutInt(semconv.AttrESPosition, 100)
-	cp := ss.AppendEmpty()
-	cp.SetName(semconv.SpanCheckpointUpdate)
-	cp.Attributes().PutStr(semconv.AttrSide, semconv.SideProjection)
-	cp.Attributes().PutStr(semconv.AttrESProjectionName, "orders")
-	cp.Attributes().PutInt(semconv.AttrESPosition, 90)
-	cp.Attributes().PutInt(semconv.AttrProjectionPositionsBehind, 25)
+	b := spantest.New()
+	b.Span("in_memory" + semconv.SpanSuffixAppendEvents).Attrs(map[string]any{
+		semconv.AttrSide: semconv.SideWrite, semconv.AttrESPosition: 100,
+	})
+	b.Span(semconv.SpanCheckpointUpdate).Attrs(map[string]any{
+		semconv.AttrSide: semconv.SideProjection, semconv.AttrESProjectionName: "orders",
+		semconv.AttrESPosition: 90, semconv.AttrProjectionPositionsBehind: 25,
+	})
+	td := b.Traces()
 
 	sink := new(consumertest.TracesSink)
 	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), createDefaultConfig(), sink)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-es/otelcol-es/internal/spanattr"
 )
 
 // minEventTime is the earliest event time accepted: anything before 2000 is
@@ -114,16 +116,8 @@ func parseTimeString(s string) (int64, bool) {
 // lag in the wrong unit, or a wildly negative one, is rejected rather than
 // treated as clock skew).
 func reportedLag(v pcommon.Value, spanStart int64, tolerance time.Duration) (float64, bool) {
-	var ms float64
-	switch v.Type() {
-	case pcommon.ValueTypeDouble:
-		ms = v.Double()
-	case pcommon.ValueTypeInt:
-		ms = float64(v.Int())
-	default:
-		return 0, false
-	}
-	if math.IsNaN(ms) || math.IsInf(ms, 0) {
+	ms, ok := spanattr.Num(v)
+	if !ok {
 		return 0, false
 	}
 	implied := float64(spanStart) - ms*1e6
