@@ -142,7 +142,7 @@ var appAttrValues = map[string]any{
 var pythonDefaultBounds = []float64{0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000}
 
 // appResource is what the Python SDK puts on every export of the app (service.name from OTEL_SERVICE_NAME).
-// It is the service whose spans seed000-traces.json holds, so the app's series and the cqrs_* series share
+// It is the service whose spans cqrs-conventions-traces.json holds, so the app's series and the cqrs_* series share
 // service_name: nothing but the metric names keeps them apart.
 func appResource(r pcommon.Resource) {
 	a := r.Attributes()
@@ -493,7 +493,7 @@ func TestAppTelemetryDefaultConfig(t *testing.T) {
 
 	// The CQRS metrics of seed 000's spans first, settled: two scrapes a flush apart (the connector
 	// re-sends every 5 s) are identical.
-	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "seed000-traces.json")))
+	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "cqrs-conventions-traces.json")))
 	tb.WaitForValue(ctx, t, promURL, 30*time.Second, "cqrs_consistency_delay",
 		map[string]string{"command_type": "PlaceOrder", "projection_name": "OrderSummary"}, 2)
 	before := settledScrape(ctx, t, promURL)
@@ -850,7 +850,7 @@ func TestAppTelemetrySidecarConfig(t *testing.T) {
 	placeOrders := func() (int64, bool) {
 		return backend.latestInt("cqrs.command.total", map[string]string{"command.type": "PlaceOrder", "command.status": "success"})
 	}
-	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "seed000-traces.json")))
+	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "cqrs-conventions-traces.json")))
 	waitFor(t, "cqrs.command.total{PlaceOrder,success} = 2 at the backend", func() bool { v, ok := placeOrders(); return ok && v == 2 })
 	derivedBefore := backend.settledCQRS(t)
 

@@ -164,7 +164,7 @@ func TestGatewayRefusesWrongTokenAcceptsRightOne(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	client := ptraceotlp.NewGRPCClient(conn)
-	req := ptraceotlp.NewExportRequestFromTraces(tb.WithFreshIDs(tb.LoadTraces(t, "seed000-traces.json")))
+	req := ptraceotlp.NewExportRequestFromTraces(tb.WithFreshIDs(tb.LoadTraces(t, "cqrs-conventions-traces.json")))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

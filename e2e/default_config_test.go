@@ -13,13 +13,13 @@ import (
 // The seed-000 file holds, per send: PlaceOrder x2 (success, 2+1 events, 12+8 ms), CancelOrder x1 (error),
 // GetOrder x2 (3+4 ms, 1 result each), ListOrders x1 (25 ms, 5 results), and two OrderSummary projection
 // applies of OrderPlaced with 40 and 120 ms lag. See testdata/README.md.
-func TestDefaultConfigSeed000OverEveryTransport(t *testing.T) {
+func TestDefaultConfigCQRSConventionsOverEveryTransport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := tb.StartCollector(t, collectorBin, nil)
 	c.WaitReady(t)
 
-	seed := tb.LoadTraces(t, "seed000-traces.json")
+	seed := tb.LoadTraces(t, "cqrs-conventions-traces.json")
 	transports := []tb.Transport{tb.GRPC, tb.HTTPProto, tb.HTTPJSON}
 	for _, via := range transports {
 		tb.Send(ctx, t, c, via, tb.WithFreshIDs(seed))
@@ -73,12 +73,12 @@ func TestDefaultConfigSeed000OverEveryTransport(t *testing.T) {
 
 // Seed 001's eventsource-py shapes carry no cqrs.* attribute at all; the lag comes from the parent chain
 // (apply span -> ... -> consume -> publish), the positions behind from append and checkpoint spans.
-func TestDefaultConfigSeed001(t *testing.T) {
+func TestDefaultConfigEventsourceConventions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := tb.StartCollector(t, collectorBin, nil)
 	c.WaitReady(t)
-	tb.Send(ctx, t, c, tb.HTTPJSON, tb.WithFreshIDs(tb.LoadTraces(t, "seed001-traces.json")))
+	tb.Send(ctx, t, c, tb.HTTPJSON, tb.WithFreshIDs(tb.LoadTraces(t, "eventsource-conventions-traces.json")))
 
 	labels := map[string]string{"projection_name": "TaskListProjection", "service_name": "task-projections"}
 	mf := tb.WaitForValue(ctx, t, "http://"+c.Prom+"/metrics", 90*time.Second,
@@ -103,7 +103,7 @@ func BenchmarkMetricsVisible(b *testing.B) {
 	defer cancel()
 	c := tb.StartCollector(b, collectorBin, nil)
 	c.WaitReady(b)
-	seed := tb.LoadTraces(b, "seed000-traces.json")
+	seed := tb.LoadTraces(b, "cqrs-conventions-traces.json")
 	labels := map[string]string{"service_name": "order-service", "command_type": "PlaceOrder", "command_status": "success"}
 	var sent float64
 	for b.Loop() {

@@ -62,7 +62,7 @@ func (s *traceIDs) has(id string) bool { s.mu.Lock(); defer s.mu.Unlock(); retur
 // are the newest spans of each flush interval, so a scrape finds them only while spans keep coming.
 func keepSending(ctx context.Context, t *testing.T, c *tb.Collector, interval time.Duration) *traceIDs {
 	sent := &traceIDs{ids: map[string]bool{}}
-	seed := tb.LoadTraces(t, "seed000-traces.json")
+	seed := tb.LoadTraces(t, "cqrs-conventions-traces.json")
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })

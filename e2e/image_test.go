@@ -189,7 +189,7 @@ func TestImage(t *testing.T) {
 	}
 
 	c := &tb.Collector{GRPC: "127.0.0.1:" + ports["OTELCOL_ES_OTLP_GRPC"]}
-	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "seed000-traces.json")))
+	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "cqrs-conventions-traces.json")))
 	tb.WaitForValue(ctx, t, "http://127.0.0.1:"+ports["OTELCOL_ES_PROMETHEUS"]+"/metrics", 90*time.Second, "cqrs_command_total",
 		map[string]string{"command_type": "PlaceOrder", "command_status": "success"}, 2)
 	tel, err := tb.Scrape(ctx, "http://127.0.0.1:"+ports["OTELCOL_ES_TELEMETRY_PORT"]+"/metrics")

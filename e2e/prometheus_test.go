@@ -35,7 +35,7 @@ func TestSeedPromQLAgainstRealPrometheus(t *testing.T) {
 	prom := tb.StartPrometheus(t, promBin, []string{c.Prom})
 
 	// rate() needs an increase between two scrapes: send, let Prometheus see the first values, send again.
-	seed := tb.LoadTraces(t, "seed000-traces.json")
+	seed := tb.LoadTraces(t, "cqrs-conventions-traces.json")
 	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(seed))
 	tb.WaitForQuery(ctx, t, prom, `cqrs_command_total{command_type="PlaceOrder"}`, "command_type", []string{"PlaceOrder"}, false)
 	tb.WaitForQuery(ctx, t, prom, `cqrs_projection_lag_count`, "projection_name", []string{"OrderSummary"}, false)

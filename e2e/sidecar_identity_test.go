@@ -148,7 +148,7 @@ func TestSidecarReplicasDoNotCollide(t *testing.T) {
 		}
 
 		// An app that names its instance: its id wins over the sidecar's.
-		seed := tb.WithFreshIDs(tb.LoadTraces(t, "seed000-traces.json"))
+		seed := tb.WithFreshIDs(tb.LoadTraces(t, "cqrs-conventions-traces.json"))
 		for i := 0; i < seed.ResourceSpans().Len(); i++ {
 			seed.ResourceSpans().At(i).Resource().Attributes().PutStr("service.instance.id", "order-service-pod-1")
 		}

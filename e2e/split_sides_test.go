@@ -17,7 +17,7 @@ func TestSplitSidesConfigRoutesEachSideToItsOwnExporter(t *testing.T) {
 	defer cancel()
 	c := tb.StartCollector(t, collectorBin, nil, "--config", filepath.Join("..", "config", "split-sides.yaml"))
 	c.WaitReady(t)
-	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "seed000-traces.json")))
+	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "cqrs-conventions-traces.json")))
 
 	write := tb.WaitForValue(ctx, t, "http://"+c.PromWrite+"/metrics", 30*time.Second,
 		"cqrs_command_total", map[string]string{"command_type": "PlaceOrder"}, 2)

@@ -65,9 +65,9 @@ service:
 	waitDelivered(t, accepted, sink, 2*time.Minute)
 	// The queue replays straight to the exporter; new spans make the second incarnation count again. They are
 	// sent one request at a time, so the commands it accepted are known exactly.
-	const moreBatches, copies, commandsPerCopy = 20, 16, 3 // seed000-traces.json: PlaceOrder x2, CancelOrder x1
+	const moreBatches, copies, commandsPerCopy = 20, 16, 3 // cqrs-conventions-traces.json: PlaceOrder x2, CancelOrder x1
 	for range moreBatches {
-		sendAccepted(ctx, t, addr, batchOf(testbed.LoadTraces(t, "seed000-traces.json"), copies))
+		sendAccepted(ctx, t, addr, batchOf(testbed.LoadTraces(t, "cqrs-conventions-traces.json"), copies))
 	}
 	t.Logf("after the restart: every accepted span downstream; %d spans received in all (%d distinct): %d redelivered",
 		sink.Spans(), sink.Distinct(), sink.Spans()-int64(sink.Distinct()))

@@ -58,7 +58,7 @@ func spanIDs(td ptrace.Traces) []pcommon.SpanID {
 // so the address may change (a restarted collector).
 func (s *sender) run(ctx context.Context, t *testing.T, target func() string, workers, copies int, retry bool) *sync.WaitGroup {
 	t.Helper()
-	seed := testbed.LoadTraces(t, "seed000-traces.json")
+	seed := testbed.LoadTraces(t, "cqrs-conventions-traces.json")
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {

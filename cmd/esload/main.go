@@ -56,7 +56,8 @@ func main() {
 	flag.IntVar(&cfg.CommandTypes, "command-types", cfg.CommandTypes, "distinct command types")
 	flag.Float64Var(&cfg.ErrorRatio, "error-ratio", cfg.ErrorRatio, "share of failing command, query and projection traces")
 	flag.Float64Var(&cfg.LinkShare, "link-share", cfg.LinkShare, "share of projection applies that only link to their producer")
-	flag.Float64Var(&cfg.Seed001Share, "seed001-share", cfg.Seed001Share, "share of traces shaped like the eventsource runtime's (the rest: seed 000)")
+	flag.Float64Var(&cfg.EventsourceShare, "eventsource-share", cfg.EventsourceShare, "share of traces shaped like the eventsource runtime's (the rest: the CQRS conventions of command/query/projection spans)")
+	flag.Float64Var(&cfg.EventsourceShare, "seed001-share", cfg.EventsourceShare, "deprecated: -eventsource-share")
 	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "generator seed: runs with the same seed send the same span ids")
 	flag.Parse()
 	if *rate <= 0 || *duration <= 0 {

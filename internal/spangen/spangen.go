@@ -37,11 +37,12 @@ type Config struct {
 	ErrorRatio float64
 	// LinkShare is the share of projection apply spans that carry only a link
 	// to the producing span (their lag must be joined by projectionlag); the
-	// others carry the event's timestamp (and, seed-000 style, a reported lag).
+	// others carry the event's timestamp (and, in the CQRS conventions' style, a reported lag).
 	LinkShare float64
-	// Seed001Share is the share of traces shaped like seed 001 (eventsource runtime);
-	// the rest are shaped like seed 000.
-	Seed001Share float64
+	// EventsourceShare is the share of traces shaped like the eventsource
+	// runtime's (repository, store and bus spans); the rest follow the CQRS
+	// conventions (command/query/projection spans).
+	EventsourceShare float64
 	// BatchSpans is the minimum number of spans per batch (whole traces are
 	// added until it is reached, so a batch may exceed it by a few spans).
 	BatchSpans int
@@ -59,16 +60,16 @@ type Config struct {
 // DefaultConfig is the stream every benchmark uses unless it says otherwise.
 func DefaultConfig() Config {
 	return Config{
-		Services:     4,
-		CommandTypes: 20,
-		QueryTypes:   20,
-		Projections:  6,
-		AggregateIDs: 10_000,
-		ErrorRatio:   0.02,
-		LinkShare:    0.5,
-		Seed001Share: 0.5,
-		BatchSpans:   1000,
-		Seed:         1,
+		Services:         4,
+		CommandTypes:     20,
+		QueryTypes:       20,
+		Projections:      6,
+		AggregateIDs:     10_000,
+		ErrorRatio:       0.02,
+		LinkShare:        0.5,
+		EventsourceShare: 0.5,
+		BatchSpans:       1000,
+		Seed:             1,
 	}
 }
 
@@ -261,27 +262,27 @@ func (g *Generator) now() time.Time {
 }
 
 func (g *Generator) trace() {
-	if g.rng.Float64() < g.cfg.Seed001Share {
+	if g.rng.Float64() < g.cfg.EventsourceShare {
 		switch r := g.rng.Float64(); {
 		case r < 0.3:
-			g.seed001Save()
+			g.eventsourceSave()
 		case r < 0.6:
-			g.seed001Load()
+			g.eventsourceLoad()
 		default:
-			if !g.seed001Consume() {
-				g.seed001Save()
+			if !g.eventsourceConsume() {
+				g.eventsourceSave()
 			}
 		}
 		return
 	}
 	switch r := g.rng.Float64(); {
 	case r < 0.35:
-		g.seed000Command()
+		g.cqrsCommand()
 	case r < 0.7:
-		g.seed000Query()
+		g.cqrsQuery()
 	default:
-		if !g.seed000Projection() {
-			g.seed000Command()
+		if !g.cqrsProjection() {
+			g.cqrsCommand()
 		}
 	}
 }
@@ -444,9 +445,9 @@ func (g *Generator) writeTail(svc int, tid pcommon.TraceID, parent pcommon.SpanI
 	return end, appID
 }
 
-// seed000Command: command.<Type> (cqrs.write) with domain_event_produced events,
+// cqrsCommand: command.<Type> (cqrs.write) with domain_event_produced events,
 // over the runtime's repository / store / bus spans.
-func (g *Generator) seed000Command() {
+func (g *Generator) cqrsCommand() {
 	g.counts.Commands++
 	svc := g.rng.IntN(len(g.services))
 	ci := g.rng.IntN(len(g.commandTypes))
@@ -491,9 +492,9 @@ func (g *Generator) seed000Command() {
 	}
 }
 
-// seed000Query: query.<Type> (cqrs.read) over an uninstrumented read-model
+// cqrsQuery: query.<Type> (cqrs.read) over an uninstrumented read-model
 // span and a database client span.
-func (g *Generator) seed000Query() {
+func (g *Generator) cqrsQuery() {
 	g.counts.Queries++
 	svc := g.rng.IntN(len(g.services))
 	typ := g.queryTypes[g.rng.IntN(len(g.queryTypes))]
@@ -537,8 +538,8 @@ func (g *Generator) nextEvent() (producedEvent, bool) {
 }
 
 // applyAttrs sets what a projection apply span carries: either only a link to
-// the producing span, or the event's timestamp and (seed000) a reported lag.
-func (g *Generator) applyAttrs(s ptrace.Span, e producedEvent, start time.Time, seed000 bool) {
+// the producing span, or the event's timestamp and (the CQRS conventions) a reported lag.
+func (g *Generator) applyAttrs(s ptrace.Span, e producedEvent, start time.Time, cqrsConventions bool) {
 	a := s.Attributes()
 	lag := float64(start.Sub(e.end)) / float64(time.Millisecond)
 	if g.rng.Float64() < g.cfg.LinkShare {
@@ -555,15 +556,15 @@ func (g *Generator) applyAttrs(s ptrace.Span, e producedEvent, start time.Time, 
 		}
 	} else {
 		a.PutInt(semconv.AttrESEventTimestamp, e.end.UnixMilli())
-		if seed000 {
+		if cqrsConventions {
 			a.PutDouble(semconv.AttrProjectionLagMs, lag)
 		}
 		if g.cfg.Annotate {
-			if !seed000 {
+			if !cqrsConventions {
 				a.PutDouble(semconv.AttrProjectionLagMs, lag)
 			}
 			src := semconv.LagSourceEventTimestamp
-			if seed000 {
+			if cqrsConventions {
 				src = semconv.LagSourceReported
 			}
 			a.PutStr(semconv.AttrProjectionLagSource, src)
@@ -591,9 +592,9 @@ func (g *Generator) checkpointSpan(svc int, tid pcommon.TraceID, parent pcommon.
 	}
 }
 
-// seed000Projection: projection.<name> (cqrs.projection) applying one event,
+// cqrsProjection: projection.<name> (cqrs.projection) applying one event,
 // then the checkpoint update.
-func (g *Generator) seed000Projection() bool {
+func (g *Generator) cqrsProjection() bool {
 	e, ok := g.nextEvent()
 	if !ok {
 		return false
@@ -629,9 +630,9 @@ func (g *Generator) seed000Projection() bool {
 	return true
 }
 
-// seed001Save: an application service span over repository.save, append and
+// eventsourceSave: an application service span over repository.save, append and
 // publish (no cqrs.* attributes: the runtime's own conventions only).
-func (g *Generator) seed001Save() {
+func (g *Generator) eventsourceSave() {
 	svc := g.rng.IntN(len(g.services))
 	ci := g.rng.IntN(len(g.commandTypes))
 	aggType, aggID := g.aggTypes[ci%len(g.aggTypes)], g.aggregateID()
@@ -649,8 +650,8 @@ func (g *Generator) seed001Save() {
 	}
 }
 
-// seed001Load: an application read over repository.load, get_events and a snapshot lookup.
-func (g *Generator) seed001Load() {
+// eventsourceLoad: an application read over repository.load, get_events and a snapshot lookup.
+func (g *Generator) eventsourceLoad() {
 	svc := g.rng.IntN(len(g.services))
 	aggType, aggID := g.aggTypes[g.rng.IntN(len(g.aggTypes))], g.aggregateID()
 	tid, rootID, loadID := g.traceID(), g.spanID(), g.spanID()
@@ -684,10 +685,10 @@ func (g *Generator) seed001Load() {
 	}
 }
 
-// seed001Consume: the bus consume span (W3C child of the producing trace's
+// eventsourceConsume: the bus consume span (W3C child of the producing trace's
 // publish span) over dispatch, two handlers, the projection apply and its
 // checkpoint update.
-func (g *Generator) seed001Consume() bool {
+func (g *Generator) eventsourceConsume() bool {
 	e, ok := g.nextEvent()
 	if !ok {
 		return false

@@ -30,13 +30,13 @@ func TestBatchShape(t *testing.T) {
 		assert.Positive(t, names[want], want)
 	}
 	assert.Positive(t, links)
-	var seed000 int
+	var cqrs int
 	for n, c := range names {
 		if len(n) > 8 && n[:8] == semconv.SpanPrefixCommand {
-			seed000 += c
+			cqrs += c
 		}
 	}
-	assert.Positive(t, seed000)
+	assert.Positive(t, cqrs)
 }
 
 func TestDeterministic(t *testing.T) {
