@@ -24,7 +24,11 @@ func TestOutboxRowsStayPendingWhileTheBrokerIsUnreachable(t *testing.T) {
 	store, err := sqlitestore.OpenConfig(filepath.Join(t.TempDir(), "events.db"), sqlitestore.Config{Outbox: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
-	_, err = store.AppendEvents(ctx, "order-1", "Order", 0, events(3, "order-1"))
+	evs := events(3, "order-1")
+	for i := range evs {
+		evs[i].Version, evs[i].Position = 0, 0 // the store numbers them
+	}
+	_, err = store.AppendEvents(ctx, "order-1", "Order", 0, evs)
 	require.NoError(t, err)
 
 	down := newBus(t, kafkabus.Config{Brokers: []string{"127.0.0.1:1"}, Topic: topic, ProduceTimeout: time.Second})
