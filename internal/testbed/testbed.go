@@ -77,16 +77,38 @@ type Collector struct {
 	GRPC, HTTP, Prom, Telemetry         string
 	PromWrite, PromRead, PromProjection string // config/split-sides.yaml
 	PromApp                             string // config/split-sides.yaml: the app's own metrics
+
+	bin      string
+	env      []string
+	args     []string
+	restarts int
 }
 
 // StartCollector runs bin with args (no --config: the embedded default) and extra environment. Every
 // listener of the shipped configs is moved to a free port; the process is stopped when the test ends.
 func StartCollector(t testing.TB, bin string, env []string, args ...string) *Collector {
 	t.Helper()
-	c := &Collector{Out: &SyncBuffer{}, done: make(chan error, 1),
-		GRPC: FreeAddr(t), HTTP: FreeAddr(t), Prom: FreeAddr(t), Telemetry: FreeAddr(t),
-		PromWrite: FreeAddr(t), PromRead: FreeAddr(t), PromProjection: FreeAddr(t), PromApp: FreeAddr(t)}
-	c.Cmd = exec.Command(bin, args...)
+	c := &Collector{Out: &SyncBuffer{}, bin: bin, env: env, args: args}
+	c.start(t)
+	t.Cleanup(func() {
+		c.Stop()
+		if strings.Contains(c.Out.String(), RaceReport) {
+			t.Errorf("otelcol-es reported a data race")
+		}
+		if t.Failed() {
+			t.Logf("otelcol-es output:\n%s", c.Out.String())
+		}
+	})
+	return c
+}
+
+// start picks free ports for every listener and starts the process.
+func (c *Collector) start(t testing.TB) {
+	t.Helper()
+	c.done = make(chan error, 1)
+	c.GRPC, c.HTTP, c.Prom, c.Telemetry = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
+	c.PromWrite, c.PromRead, c.PromProjection, c.PromApp = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
+	c.Cmd = exec.Command(c.bin, c.args...)
 	c.Cmd.Env = append(os.Environ(),
 		"OTELCOL_ES_OTLP_GRPC="+c.GRPC,
 		"OTELCOL_ES_OTLP_HTTP="+c.HTTP,
@@ -100,23 +122,14 @@ func StartCollector(t testing.TB, bin string, env []string, args ...string) *Col
 		"OTELCOL_ES_PROMETHEUS_PROJECTION="+c.PromProjection,
 		"OTELCOL_ES_PROMETHEUS_APP="+c.PromApp,
 	)
-	// A -race build (make build-race) stops at its first data race with exit code 66; the cleanup below
+	// A -race build (make build-race) stops at its first data race with exit code 66; the cleanup
 	// fails the test on the report. Ignored by a normal build.
 	c.Cmd.Env = append(c.Cmd.Env, "GORACE=halt_on_error=1 exitcode=66")
-	c.Cmd.Env = append(c.Cmd.Env, env...)
+	c.Cmd.Env = append(c.Cmd.Env, c.env...)
 	c.Cmd.Stdout, c.Cmd.Stderr = c.Out, c.Out
 	require.NoError(t, c.Cmd.Start())
-	go func() { c.done <- c.Cmd.Wait() }()
-	t.Cleanup(func() {
-		c.Stop()
-		if strings.Contains(c.Out.String(), RaceReport) {
-			t.Errorf("otelcol-es reported a data race")
-		}
-		if t.Failed() {
-			t.Logf("otelcol-es output:\n%s", c.Out.String())
-		}
-	})
-	return c
+	cmd, done := c.Cmd, c.done
+	go func() { done <- cmd.Wait() }()
 }
 
 // RaceReport starts every report of the race detector.
@@ -143,6 +156,14 @@ func (c *Collector) WaitReady(t testing.TB) {
 	for !strings.Contains(c.Out.String(), "Everything is ready") {
 		select {
 		case err := <-c.done:
+			// FreeAddr's ports were free a moment before the collector bound them; another process
+			// (a test running in parallel) can take one in between. Start again on new ports.
+			if c.restarts < 3 && strings.Count(c.Out.String(), "address already in use") > c.restarts {
+				c.restarts++
+				t.Logf("otelcol-es lost a port to another process (%v); starting it again on new ports", err)
+				c.start(t)
+				continue
+			}
 			c.done <- err
 			t.Fatalf("otelcol-es exited before becoming ready: %v\n%s", err, c.Out.String())
 		case <-deadline:
