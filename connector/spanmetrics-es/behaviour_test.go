@@ -24,6 +24,7 @@ import (
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/spanmetricsestest"
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/testbatch"
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/spanattr"
 )
 
 // consumeAndFlush runs one batch through a fresh connector and returns the
@@ -383,9 +384,10 @@ func TestLongValuesAreClipped(t *testing.T) {
 	md := consumeAndFlush(t, createDefaultConfig().(*Config), b)
 	got := points(md, semconv.MetricCommandTotal)
 	require.Len(t, got, 1)
+	clip := func(v string) string { return spanattr.Bound(v, spanattr.Stated) }
 	clipped := clip(long)
-	assert.Len(t, clipped, maxValueLen)
+	assert.Len(t, clipped, spanattr.MaxValueLen)
 	assert.True(t, utf8.ValidString(clip("a"+long)), "cut at a rune boundary")
-	assert.Len(t, clip("a"+long), maxValueLen-1)
+	assert.Len(t, clip("a"+long), spanattr.MaxValueLen-1)
 	assert.Equal(t, int64(2), got[fmt.Sprint(map[string]any{semconv.MetricAttrCommandType: clipped, semconv.MetricAttrCommandStatus: "success"})])
 }
