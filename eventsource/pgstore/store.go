@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -66,13 +65,14 @@ type Config struct {
 // eventsource.outbox.* with an outbox), with db.system=postgresql; the event
 // store's spans also carry db.name.
 type Store struct {
-	db        *sql.DB
-	ownDB     bool
-	instr     *eventsource.StoreInstrumentation
-	cps       *sqlstore.Checkpoints
-	dlq       eventsource.DeadLetterQueue
-	snapshots eventsource.SnapshotStore
-	outbox    *sqlstore.Outbox // nil without Config.Outbox
+	db              *sql.DB
+	ownDB           bool
+	instr           *eventsource.StoreInstrumentation
+	cps             *sqlstore.Checkpoints
+	dlq             eventsource.DeadLetterQueue
+	snapshots       eventsource.SnapshotStore
+	outbox          *sqlstore.Outbox // nil without Config.Outbox
+	sqlstore.Events                  // GetEvents, ReadAll, HeadPosition
 }
 
 var (
@@ -131,6 +131,7 @@ func New(ctx context.Context, db *sql.DB, cfg Config, opts ...eventsource.Option
 		dlq:       eventsource.TraceDeadLetters(dlq, semconv.DBSystemPostgreSQL, opts...),
 		snapshots: eventsource.TraceSnapshots(snaps, semconv.DBSystemPostgreSQL, opts...),
 	}
+	s.Events = sqlstore.Events{DB: db, Dialect: sqlstore.PostgreSQL, Instr: s.instr}
 	s.instr.SetDBName(dbName)
 	if cfg.Outbox {
 		if s.outbox, err = sqlstore.NewOutbox(ctx, db, d, opts...); err != nil {
@@ -275,72 +276,6 @@ func (s *Store) conflict(ctx context.Context, aggregateID string, expected int64
 	ce := &eventsource.ConcurrencyError{AggregateID: aggregateID, Expected: expected, Actual: -1}
 	_ = s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = $1`, aggregateID).Scan(&ce.Actual)
 	return ce
-}
-
-const selectEvents = `SELECT position, event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata FROM events `
-
-func scanEvents(rows *sql.Rows) ([]eventsource.Event, error) {
-	defer rows.Close()
-	var out []eventsource.Event
-	for rows.Next() {
-		var (
-			e    eventsource.Event
-			ts   int64
-			data []byte
-			meta sql.NullString
-		)
-		if err := rows.Scan(&e.Position, &e.ID, &e.Type, &e.AggregateID, &e.AggregateType, &e.Version, &ts, &data, &meta); err != nil {
-			return nil, err
-		}
-		e.Timestamp = time.Unix(0, ts)
-		if len(data) > 0 {
-			e.Data = json.RawMessage(data)
-		}
-		if meta.Valid && meta.String != "" {
-			if err := json.Unmarshal([]byte(meta.String), &e.Metadata); err != nil {
-				return nil, fmt.Errorf("pgstore: event %s has bad metadata: %w", e.ID, err)
-			}
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-// GetEvents implements eventsource.EventStore.
-func (s *Store) GetEvents(ctx context.Context, aggregateID string, fromVersion int64) ([]eventsource.Event, error) {
-	ctx, span := s.instr.StartGet(ctx, aggregateID, fromVersion)
-	out, err := s.query(ctx, selectEvents+`WHERE aggregate_id = $1 AND version > $2 ORDER BY version`, aggregateID, fromVersion)
-	s.instr.EndGet(span, out, err)
-	return out, err
-}
-
-// ReadAll implements eventsource.EventStore.
-func (s *Store) ReadAll(ctx context.Context, fromPosition int64, limit int) ([]eventsource.Event, error) {
-	ctx, span := s.instr.StartReadAll(ctx, fromPosition, limit)
-	var out []eventsource.Event
-	var err error
-	if limit <= 0 {
-		out, err = s.query(ctx, selectEvents+`WHERE position > $1 ORDER BY position`, fromPosition)
-	} else {
-		out, err = s.query(ctx, selectEvents+`WHERE position > $1 ORDER BY position LIMIT $2`, fromPosition, limit)
-	}
-	s.instr.EndReadAll(span, out, err)
-	return out, err
-}
-
-func (s *Store) query(ctx context.Context, q string, args ...any) ([]eventsource.Event, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanEvents(rows)
-}
-
-// HeadPosition implements eventsource.EventStore.
-func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
-	var head int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&head)
-	return head, err
 }
 
 // GetCheckpoint implements eventsource.CheckpointStore.

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -53,12 +52,13 @@ type Config struct {
 // eventsource.dlq.* and eventsource.snapshot.* (and eventsource.outbox.*
 // with an outbox), with db.system=sqlite.
 type Store struct {
-	db        *sql.DB
-	instr     *eventsource.StoreInstrumentation
-	cps       *sqlstore.Checkpoints
-	dlq       eventsource.DeadLetterQueue
-	snapshots eventsource.SnapshotStore
-	outbox    *sqlstore.Outbox // nil without Config.Outbox
+	db              *sql.DB
+	instr           *eventsource.StoreInstrumentation
+	cps             *sqlstore.Checkpoints
+	dlq             eventsource.DeadLetterQueue
+	snapshots       eventsource.SnapshotStore
+	outbox          *sqlstore.Outbox // nil without Config.Outbox
+	sqlstore.Events                  // GetEvents, ReadAll, HeadPosition
 }
 
 var (
@@ -117,6 +117,7 @@ func newStore(db *sql.DB, cfg Config, opts []eventsource.Option) (*Store, error)
 		dlq:       eventsource.TraceDeadLetters(dlq, semconv.DBSystemSQLite, opts...),
 		snapshots: eventsource.TraceSnapshots(snaps, semconv.DBSystemSQLite, opts...),
 	}
+	s.Events = sqlstore.Events{DB: db, Dialect: sqlstore.SQLite, Instr: s.instr}
 	if cfg.Outbox {
 		if s.outbox, err = sqlstore.NewOutbox(ctx, db, sqlstore.SQLite, opts...); err != nil {
 			return nil, err
@@ -211,69 +212,6 @@ func (s *Store) append(ctx context.Context, aggregateID, aggregateType string, e
 
 func nullString(b []byte) sql.NullString {
 	return sql.NullString{String: string(b), Valid: b != nil}
-}
-
-const selectEvents = `SELECT position, event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata FROM events `
-
-func scanEvents(rows *sql.Rows) ([]eventsource.Event, error) {
-	defer rows.Close()
-	var out []eventsource.Event
-	for rows.Next() {
-		var (
-			e    eventsource.Event
-			ts   int64
-			data []byte
-			meta sql.NullString
-		)
-		if err := rows.Scan(&e.Position, &e.ID, &e.Type, &e.AggregateID, &e.AggregateType, &e.Version, &ts, &data, &meta); err != nil {
-			return nil, err
-		}
-		e.Timestamp = time.Unix(0, ts)
-		if len(data) > 0 {
-			e.Data = json.RawMessage(data)
-		}
-		if meta.Valid && meta.String != "" {
-			if err := json.Unmarshal([]byte(meta.String), &e.Metadata); err != nil {
-				return nil, fmt.Errorf("sqlitestore: event %s has bad metadata: %w", e.ID, err)
-			}
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-// GetEvents implements eventsource.EventStore.
-func (s *Store) GetEvents(ctx context.Context, aggregateID string, fromVersion int64) ([]eventsource.Event, error) {
-	ctx, span := s.instr.StartGet(ctx, aggregateID, fromVersion)
-	out, err := s.query(ctx, selectEvents+`WHERE aggregate_id = ? AND version > ? ORDER BY version`, aggregateID, fromVersion)
-	s.instr.EndGet(span, out, err)
-	return out, err
-}
-
-// ReadAll implements eventsource.EventStore.
-func (s *Store) ReadAll(ctx context.Context, fromPosition int64, limit int) ([]eventsource.Event, error) {
-	ctx, span := s.instr.StartReadAll(ctx, fromPosition, limit)
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
-	}
-	out, err := s.query(ctx, selectEvents+`WHERE position > ? ORDER BY position LIMIT ?`, fromPosition, limit)
-	s.instr.EndReadAll(span, out, err)
-	return out, err
-}
-
-func (s *Store) query(ctx context.Context, q string, args ...any) ([]eventsource.Event, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanEvents(rows)
-}
-
-// HeadPosition implements eventsource.EventStore.
-func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
-	var head int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&head)
-	return head, err
 }
 
 // GetCheckpoint implements eventsource.CheckpointStore.
