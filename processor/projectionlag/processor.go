@@ -448,6 +448,14 @@ func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, s
 	if spanattr.Str(span.Attributes(), semconv.AttrSide) != semconv.SideProjection {
 		return false
 	}
+	// A reported lag that is not a finite number would poison every histogram downstream, whichever
+	// path the span takes below (nested, invalid times, held): drop it here once.
+	if v, ok := span.Attributes().Get(semconv.AttrProjectionLagMs); ok {
+		if _, finite := spanattr.Num(v); !finite {
+			c.invalidReported++
+			span.Attributes().Remove(semconv.AttrProjectionLagMs)
+		}
+	}
 	if spanattr.Bool(span.Attributes(), semconv.AttrProjectionNested) {
 		// The runner's apply span around it carries the lag: one event, one lag.
 		return false
