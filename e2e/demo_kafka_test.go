@@ -91,26 +91,7 @@ func TestDemoKafkaLagAcrossServices(t *testing.T) {
 	assert.Positive(t, published1, "kafka_eventbus_messages_published carries its attributes as labels")
 
 	// The write side is the writer's: commands, events produced, queries.
-	svc := map[string]string{"service_name": writer}
-	for typ, byStatus := range truth.Commands {
-		for status, n := range byStatus {
-			if n > 0 {
-				tb.WaitForValue(ctx, t, url, 60*time.Second, "cqrs_command_total",
-					withLabel(withLabel(svc, "command_type", typ), "command_status", status), float64(n))
-			}
-		}
-	}
-	for typ, n := range truth.EventsProduced.ByCommandType {
-		tb.WaitForValue(ctx, t, url, 60*time.Second, "cqrs_events_produced", withLabel(svc, "command_type", typ), float64(n))
-	}
-	for typ, byStatus := range truth.Queries {
-		for status, n := range byStatus {
-			if n > 0 {
-				tb.WaitForValue(ctx, t, url, 60*time.Second, "cqrs_query_total",
-					withLabel(withLabel(svc, "query_type", typ), "query_status", status), float64(n))
-			}
-		}
-	}
+	checkWriteSide(ctx, t, url, truth, writer)
 
 	// The projection side is the other service's: applies, the link lag and the consistency delay, checked as
 	// for the in-process demo under the projection service's name.

@@ -77,11 +77,10 @@ func TestDemoWorkloadMatchesGroundTruth(t *testing.T) {
 	}
 }
 
-func checkDemo(ctx context.Context, t *testing.T, url string, truth *groundTruth, source string) {
-	require.Positive(t, truth.SpansTotal, "esdemo sent no spans")
-	require.Positive(t, truth.CommandsTotal, "esdemo ran no command")
-	require.NotEmpty(t, truth.Projections, "esdemo applied nothing")
-	svc := map[string]string{"service_name": truth.ServiceName}
+// checkWriteSide waits until the collector's command, events-produced and query counts under service equal
+// the ground truth.
+func checkWriteSide(ctx context.Context, t *testing.T, url string, truth *groundTruth, service string) {
+	svc := map[string]string{"service_name": service}
 	for typ, byStatus := range truth.Commands {
 		for status, n := range byStatus {
 			if n > 0 {
@@ -101,6 +100,14 @@ func checkDemo(ctx context.Context, t *testing.T, url string, truth *groundTruth
 			}
 		}
 	}
+}
+
+func checkDemo(ctx context.Context, t *testing.T, url string, truth *groundTruth, source string) {
+	require.Positive(t, truth.SpansTotal, "esdemo sent no spans")
+	require.Positive(t, truth.CommandsTotal, "esdemo ran no command")
+	require.NotEmpty(t, truth.Projections, "esdemo applied nothing")
+	svc := map[string]string{"service_name": truth.ServiceName}
+	checkWriteSide(ctx, t, url, truth, truth.ServiceName)
 	for name, p := range truth.Projections {
 		live := p.Phases["live"]
 		labels := withLabel(svc, "projection_name", name)
