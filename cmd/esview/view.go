@@ -105,7 +105,7 @@ func derive(prev, cur snapshot) view {
 	if cur.tel != nil {
 		c := &collectorRow{accepted: math.NaN(), refused: math.NaN(),
 			held:    sumBy(cur.tel, "otelcol_processor_cqrsside_held_spans", "", nil)[""],
-			dropped: sumBy(cur.tel, "otelcol_processor_cqrsside_spans_release_dropped", "", nil)[""] + sumBy(cur.tel, "otelcol_processor_projectionlag_release_dropped", "", nil)[""]}
+			dropped: sumBy(cur.tel, "otelcol_processor_cqrsside_spans_release_dropped", "", nil)[""]}
 		if prev.tel != nil && dt > 0 {
 			c.accepted = rates(prev.tel, cur.tel, "otelcol_receiver_accepted_spans", "", nil, dt)[""]
 			c.refused = rates(prev.tel, cur.tel, "otelcol_receiver_refused_spans", "", nil, dt)[""]

@@ -273,6 +273,18 @@ const (
 	EventAttrEventType       = "event.type"
 )
 
+// EventProjectionApplied (written by projectionlag) is put on a write-side span that arrived after a
+// projection had already applied its event: it carries the lag and/or consistency delay measured then,
+// which spanmetrics_es observes as if the apply span had carried them. Its attributes are the apply's
+// AttrProjectionName, AttrEventType, AttrProjectionPhase and AttrServiceName (the apply's service), the
+// measured AttrProjectionLagMs (with AttrProjectionLagSource) and/or AttrConsistencyDelayMs (with
+// AttrCommandType), and the apply span's ids (EventAttrAppliedTraceID, EventAttrAppliedSpanID, hex).
+const (
+	EventProjectionApplied  = "cqrs.projection.applied"
+	EventAttrAppliedTraceID = "cqrs.projection.trace_id"
+	EventAttrAppliedSpanID  = "cqrs.projection.span_id"
+)
+
 // Metric names (seed 000, plus otelcol-es additions).
 const (
 	MetricCommandDuration           = "cqrs.command.duration"

@@ -80,6 +80,8 @@ type Map[K comparable, V any] struct {
 	used  int    // ring slots in use, deleted ones not yet reclaimed included
 	live  int
 	stats Stats
+	// removed, when set, sees each entry Expire removes or a Put evicts.
+	removed func(k *K, v *V, expired bool)
 }
 
 // New returns a table holding at most size entries (clamped to [1, MaxSize]),
@@ -124,6 +126,12 @@ func (m *Map[K, V]) find(k *K, h uint32) (uint32, bool) {
 	}
 }
 
+// OnRemove makes fn see each entry that leaves the table by age (Expire:
+// expired is true) or to make room (a Put into a full table: false), before
+// it is gone; not those removed by Delete. A table of pending joins uses it to
+// count, by reason, what left unpaired. fn must not call back into the table.
+func (m *Map[K, V]) OnRemove(fn func(k *K, v *V, expired bool)) { m.removed = fn }
+
 // Put stores v under k, inserted at now. A key already stored keeps its
 // value: Put returns Duplicate.
 func (m *Map[K, V]) Put(k K, v V, now time.Time) Result {
@@ -146,7 +154,7 @@ func (m *Map[K, V]) put(k *K, v *V, now time.Time, replace bool) Result {
 	}
 	res := Added
 	if m.used == len(m.ring) {
-		m.popHead()
+		m.popHead(false)
 		res = AddedEvicting
 		m.stats.Evicted++
 	}
@@ -218,7 +226,7 @@ func (m *Map[K, V]) Expire(now time.Time) int {
 	cutoff := now.UnixNano() - m.ttl
 	n := 0
 	for m.used > 0 && m.ring[m.head].at <= cutoff {
-		m.popHead()
+		m.popHead(true)
 		n++
 	}
 	m.stats.Expired += uint64(n)
@@ -236,8 +244,11 @@ func (m *Map[K, V]) NextExpiry() (at time.Time, ok bool) {
 
 // popHead removes the oldest entry. The head slot is always live (advance
 // reclaims deleted slots as they reach it).
-func (m *Map[K, V]) popHead() {
+func (m *Map[K, V]) popHead(expired bool) {
 	s := &m.ring[m.head]
+	if m.removed != nil {
+		m.removed(&s.key, &s.val, expired)
+	}
 	if i, ok := m.find(&s.key, m.hashOf(&s.key)); ok {
 		m.deleteBucket(i)
 	}

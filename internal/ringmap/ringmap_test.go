@@ -40,6 +40,24 @@ func TestFullMapEvictsOldest(t *testing.T) {
 }
 
 // TestExpireEdge pins the TTL edge: an entry inserted at t is gone at t+ttl.
+// OnRemove sees what leaves by age or to make room, with its value, and not what Delete removes.
+func TestOnRemove(t *testing.T) {
+	m := New[uint64, string](2, time.Minute, nil)
+	type left struct {
+		k       uint64
+		v       string
+		expired bool
+	}
+	var got []left
+	m.OnRemove(func(k *uint64, v *string, expired bool) { got = append(got, left{*k, *v, expired}) })
+	m.Put(1, "a", t0)
+	m.Put(2, "b", t0.Add(time.Second))
+	m.Put(3, "c", t0.Add(2*time.Second)) // evicts 1
+	m.Delete(2)
+	m.Expire(t0.Add(2*time.Second + time.Minute)) // expires 3
+	assert.Equal(t, []left{{1, "a", false}, {3, "c", true}}, got)
+}
+
 func TestExpireEdge(t *testing.T) {
 	m := New[uint64, int](10, time.Minute, nil)
 	m.Put(1, 1, t0)

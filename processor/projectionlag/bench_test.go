@@ -24,7 +24,7 @@ const benchBatch = 100
 func benchProcessor(b *testing.B) processor.Traces {
 	cfg := createDefaultConfig().(*Config)
 	set := processortest.NewNopSettings(metadata.Type)
-	lp, err := newProcessor(set, cfg, consumertest.NewNop(), clockwork.NewFakeClockAt(t0))
+	lp, err := newProcessor(set, cfg, clockwork.NewFakeClockAt(t0))
 	if err != nil {
 		b.Fatal(err)
 	}

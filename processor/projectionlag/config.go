@@ -47,18 +47,13 @@ type linkConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// MaxProducers bounds the producer store; when full the oldest entry is evicted.
 	MaxProducers int `mapstructure:"max_producers"`
-	// TTL is how long a producer span is remembered.
+	// TTL is how long a producer span is remembered, and how long a pending
+	// join waits for its producer or command.
 	TTL time.Duration `mapstructure:"ttl"`
-	// Wait is how long a projection span whose producer has not arrived yet
-	// is held back. 0 never holds: such spans pass through unjoined.
-	Wait time.Duration `mapstructure:"wait"`
-	// MaxHeld bounds the number of spans held; when full the oldest is released.
-	MaxHeld int `mapstructure:"max_held"`
-	// HoldForConsistencyDelay also holds spans whose lag is already known
-	// (reported or event_timestamp) to find the command for
-	// cqrs.consistency.delay_ms. false: such spans only use producers
-	// already stored.
-	HoldForConsistencyDelay bool `mapstructure:"hold_for_consistency_delay"`
+	// MaxPending bounds the pending joins: apply spans that went on before
+	// their producer or command arrived, whose lag or delay is measured when
+	// it does (within TTL). When full, the oldest is dropped (counted).
+	MaxPending int `mapstructure:"max_pending"`
 	// MaxCommandTypes bounds the table of distinct command types remembered.
 	MaxCommandTypes int `mapstructure:"max_command_types"`
 	// MaxDepth bounds each walk up the parent chain (relay spans to a
@@ -119,11 +114,8 @@ func (c *Config) Validate() error {
 		if c.Link.TTL <= 0 {
 			errs = append(errs, fmt.Errorf("link.ttl must be > 0, got %s", c.Link.TTL))
 		}
-		if c.Link.Wait < 0 {
-			errs = append(errs, fmt.Errorf("link.wait must be >= 0 (0 never holds spans), got %s", c.Link.Wait))
-		}
-		if c.Link.MaxHeld < 1 {
-			errs = append(errs, fmt.Errorf("link.max_held must be >= 1, got %d (set link.wait: 0 to never hold)", c.Link.MaxHeld))
+		if c.Link.MaxPending < 1 {
+			errs = append(errs, fmt.Errorf("link.max_pending must be >= 1, got %d (or set link.enabled: false)", c.Link.MaxPending))
 		}
 		if c.Link.MaxCommandTypes < 0 {
 			errs = append(errs, fmt.Errorf("link.max_command_types must be >= 0, got %d", c.Link.MaxCommandTypes))

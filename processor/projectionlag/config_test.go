@@ -36,8 +36,8 @@ func TestLoadConfig(t *testing.T) {
 	want.EventTimestampKeys = []string{"app.event.created_at"}
 	want.FutureTolerance = 30 * time.Second
 	want.NegativeLag = negativeLagFlag
-	want.Link = linkConfig{Enabled: true, MaxProducers: 5000, TTL: time.Minute, Wait: 2 * time.Second,
-		MaxHeld: 100, HoldForConsistencyDelay: false, MaxCommandTypes: 50, MaxDepth: 8}
+	want.Link = linkConfig{Enabled: true, MaxProducers: 5000, TTL: time.Minute, MaxPending: 100,
+		MaxCommandTypes: 50, MaxDepth: 8}
 	want.Positions = positionsConfig{HeadKeyAttributes: []string{"db.name"}, MaxHeads: 10, MaxProjections: 20}
 	want.Phase = phaseConfig{Keys: []string{"app.phase"}, ReplayPositionsBehind: 500, ReplayLag: time.Hour}
 	assert.Equal(t, want, custom)
@@ -50,8 +50,8 @@ func TestConfigValidateErrors(t *testing.T) {
 	tests := map[string][]string{
 		"bad_policy": {`negative_lag "ignore" is not valid: use "clamp", "flag" or "drop_value"`},
 		"bad_link": {
-			"link.max_producers must be >= 1", "link.ttl must be > 0", "link.wait must be >= 0",
-			"link.max_held must be >= 1", "link.max_depth must be between 1 and 64",
+			"link.max_producers must be >= 1", "link.ttl must be > 0", "link.max_pending must be >= 1",
+			"link.max_depth must be between 1 and 64",
 		},
 		"bad_bounds": {
 			"event_timestamp_keys[0] is empty", "future_tolerance must be >= 0",

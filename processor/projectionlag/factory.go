@@ -30,14 +30,14 @@ func createDefaultConfig() component.Config {
 		FutureTolerance:    time.Minute,
 		NegativeLag:        negativeLagClamp,
 		Link: linkConfig{
-			Enabled:                 true,
-			MaxProducers:            100_000,
-			TTL:                     2 * time.Minute,
-			Wait:                    5 * time.Second,
-			MaxHeld:                 10_000,
-			HoldForConsistencyDelay: true,
-			MaxCommandTypes:         10_000,
-			MaxDepth:                16,
+			Enabled:      true,
+			MaxProducers: 100_000,
+			// 2m covers SDK export intervals (5s), a sidecar → gateway hop's queue and retries.
+			TTL: 2 * time.Minute,
+			// 50k pending joins (about 14 MB) hold 20s of 2.5k late applies a second.
+			MaxPending:      50_000,
+			MaxCommandTypes: 10_000,
+			MaxDepth:        16,
 		},
 		Positions: positionsConfig{
 			// One head per event-store database, not per service: with a bus, projections often run in
@@ -54,7 +54,7 @@ func createDefaultConfig() component.Config {
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p, err := newProcessor(set, cfg.(*Config), next, clockwork.NewRealClock())
+	p, err := newProcessor(set, cfg.(*Config), clockwork.NewRealClock())
 	if err != nil {
 		return nil, err
 	}

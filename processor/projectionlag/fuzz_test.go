@@ -2,7 +2,6 @@ package projectionlag
 
 import (
 	"context"
-	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
@@ -62,6 +60,11 @@ func FuzzProcessTraces(f *testing.F) {
 		for _, td := range []ptrace.Traces{td, second} {
 			fuzzOnce(t, h, td)
 		}
+		h.clock.Advance(2 * time.Minute)
+		h.lp.join.Begin().End(context.Background())
+		if _, pending := h.lp.join.Sizes(); pending != 0 {
+			t.Fatalf("%d joins still pending after the ttl", pending)
+		}
 	})
 }
 
@@ -71,12 +74,12 @@ func FuzzProcessTraces(f *testing.F) {
 func newFuzzHarness(t *testing.T) *harness {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Link.MaxProducers = 64
-	cfg.Link.MaxHeld = 16
+	cfg.Link.MaxPending = 16
 	cfg.Positions.MaxHeads = 8
 	cfg.Positions.MaxProjections = 8
 	sink := new(consumertest.TracesSink)
 	clock := clockwork.NewFakeClockAt(t0)
-	lp, err := newProcessor(processortest.NewNopSettings(metadata.Type), cfg, sink, clock)
+	lp, err := newProcessor(processortest.NewNopSettings(metadata.Type), cfg, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,28 +91,26 @@ func fuzzOnce(t *testing.T, h *harness, td ptrace.Traces) {
 		in := td.SpanCount()
 		before := h.sink.SpanCount()
 		out, err := h.lp.processTraces(context.Background(), td)
-		switch {
-		case errors.Is(err, processorhelper.ErrSkipProcessingData):
-		case err != nil:
+		if err != nil {
 			t.Fatal(err)
-		default:
-			_ = h.sink.ConsumeTraces(context.Background(), out)
 		}
+		_ = h.sink.ConsumeTraces(context.Background(), out)
 		h.clock.Advance(time.Minute)
-		if err := h.lp.releaseExpired(context.Background(), false); err != nil {
-			t.Fatal(err)
-		}
-		h.lp.mu.Lock()
-		held := h.lp.held.len()
-		h.lp.mu.Unlock()
-		if held != 0 {
-			t.Fatalf("%d spans still held after their wait", held)
-		}
 		if got := h.sink.SpanCount() - before; got != in {
 			t.Fatalf("%d spans in, %d out", in, got)
 		}
 		for _, out := range h.sink.AllTraces() {
 			forEachSpan(out, func(_ ptrace.ResourceSpans, s ptrace.Span) {
+				for _, ev := range s.Events().All() {
+					if ev.Name() != semconv.EventProjectionApplied {
+						continue
+					}
+					for _, k := range []string{semconv.AttrProjectionLagMs, semconv.AttrConsistencyDelayMs} {
+						if v, ok := ev.Attributes().Get(k); ok && (math.IsNaN(v.Double()) || math.IsInf(v.Double(), 0)) {
+							t.Fatalf("late %s = %v", k, v.AsRaw())
+						}
+					}
+				}
 				for _, k := range []string{semconv.AttrProjectionLagMs, semconv.AttrConsistencyDelayMs} {
 					v, ok := s.Attributes().Get(k)
 					if !ok || !semconv.IsProjectionApply(s.Name()) {

@@ -17,7 +17,8 @@ import (
 )
 
 // Set UPDATE_GOLDEN=1 to rewrite testdata/*-in.yaml from the builders below
-// and testdata/*-expected.yaml from the processor's output.
+// and testdata/*-expected.yaml from the processor's output; UPDATE_GOLDEN=expected
+// rewrites only the latter.
 var updateGolden = os.Getenv("UPDATE_GOLDEN") != ""
 
 // goldenInputs build each case's input: one batch, as a gateway would get it.
@@ -152,7 +153,7 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			inPath := filepath.Join("testdata", name+"-in.yaml")
 			outPath := filepath.Join("testdata", name+"-expected.yaml")
-			if updateGolden {
+			if updateGolden && os.Getenv("UPDATE_GOLDEN") != "expected" {
 				require.NoError(t, golden.WriteTracesToFile(inPath, build()))
 			}
 			in, err := golden.ReadTraces(inPath)
@@ -160,7 +161,7 @@ func TestGolden(t *testing.T) {
 
 			h := newHarness(t, nil)
 			h.consume(in)
-			require.NoError(t, h.proc.Shutdown(context.Background())) // releases anything held
+			require.NoError(t, h.proc.Shutdown(context.Background()))
 			got := ptrace.NewTraces()
 			for _, td := range h.sink.AllTraces() {
 				td.ResourceSpans().MoveAndAppendTo(got.ResourceSpans())

@@ -39,25 +39,11 @@ type harness struct {
 	proc  processor.Traces
 	lp    *lagProcessor
 	sink  *consumertest.TracesSink
-	next  *gate
-}
-
-// gate passes traces to its sink unless err is set.
-type gate struct {
-	*consumertest.TracesSink
-	err error
-}
-
-func (g *gate) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	if g.err != nil {
-		return g.err
-	}
-	return g.TracesSink.ConsumeTraces(ctx, td)
 }
 
 // newHarness builds the processor through processorhelper, with a fake
-// clock. The release ticker is not started: tests call releaseExpired
-// themselves after advancing the clock, so nothing depends on scheduling.
+// clock. The join's expiry goroutine is not started: advance runs what its
+// tick would, so nothing depends on scheduling.
 func newHarness(t testing.TB, mutate func(*Config)) *harness {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
@@ -68,17 +54,15 @@ func newHarness(t testing.TB, mutate func(*Config)) *harness {
 	tel := componenttest.NewTelemetry()
 	set := metadatatest.NewSettings(tel)
 	sink := new(consumertest.TracesSink)
-	next := &gate{TracesSink: sink}
 	clock := clockwork.NewFakeClockAt(t0.Add(time.Hour))
-	lp, err := newProcessor(set, cfg, next, clock)
+	lp, err := newProcessor(set, cfg, clock)
 	require.NoError(t, err)
-	proc, err := processorhelper.NewTraces(context.Background(), set, cfg, next, lp.processTraces,
+	proc, err := processorhelper.NewTraces(context.Background(), set, cfg, sink, lp.processTraces,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithShutdown(lp.shutdown))
 	require.NoError(t, err)
-	h := &harness{t: t, clock: clock, tel: tel, proc: proc, lp: lp, sink: sink, next: next}
+	h := &harness{t: t, clock: clock, tel: tel, proc: proc, lp: lp, sink: sink}
 	t.Cleanup(func() {
-		next.err = nil
 		require.NoError(t, proc.Shutdown(context.Background()))
 		require.NoError(t, tel.Shutdown(context.Background()))
 	})
@@ -90,10 +74,27 @@ func (h *harness) consume(td ptrace.Traces) {
 	require.NoError(h.t, h.proc.ConsumeTraces(context.Background(), td))
 }
 
-// advance moves the fake clock and runs the release the ticker would run.
+// advance moves the fake clock and runs what the join's expiry tick runs.
 func (h *harness) advance(d time.Duration) {
 	h.clock.Advance(d)
-	require.NoError(h.t, h.lp.releaseExpired(context.Background(), false))
+	h.lp.join.Begin().End(context.Background())
+}
+
+// sizes returns how many facts and pending joins the join engine holds.
+func (h *harness) sizes() (facts, pending int) { return h.lp.join.Sizes() }
+
+// applied returns the cqrs.projection.applied events written on the span named name.
+func (h *harness) applied(name string) []pcommon.Map {
+	h.t.Helper()
+	var out []pcommon.Map
+	for _, s := range h.spans()[name] {
+		for _, ev := range s.Events().All() {
+			if ev.Name() == semconv.EventProjectionApplied {
+				out = append(out, ev.Attributes())
+			}
+		}
+	}
+	return out
 }
 
 // spans returns every span the sink received, by name.

@@ -2,82 +2,61 @@ package projectionlag // import "github.com/otelcol-es/otelcol-es/processor/proj
 
 import (
 	"context"
-	"hash/maphash"
+	"encoding/hex"
 	"math"
 	"sync"
-	"time"
 
 	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
-	"github.com/otelcol-es/otelcol-es/internal/hold"
-	"github.com/otelcol-es/otelcol-es/internal/release"
-	"github.com/otelcol-es/otelcol-es/internal/ringmap"
+	"github.com/otelcol-es/otelcol-es/internal/join"
 	"github.com/otelcol-es/otelcol-es/internal/spanattr"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/metadata"
 	"github.com/otelcol-es/otelcol-es/processor/projectionlag/internal/positions"
 )
 
-// maxLinksFollowed bounds the links looked at per projection span; the CQRS
-// conventions link one event context, batch handlers a few.
-const maxLinksFollowed = 8
-
 type lagProcessor struct {
 	cfg    *Config
 	logger *zap.Logger
-	next   consumer.Traces
 	clock  clockwork.Clock
 	tel    *metadata.TelemetryBuilder
 
-	// One mutex serialises the join state: a batch's spans must see each
-	// other's producers, and the critical section is map look-ups only.
+	// join remembers producers and relays and keeps the pending joins of applies that went on before
+	// their producer or command arrived; nil when the link source is disabled. It owns its lock.
+	join *join.Engine
+
+	// mu serialises the rest of the per-batch state: positions and the scratch below. It is taken
+	// before the join's transaction.
 	mu        sync.Mutex
-	producers *ringmap.Map[joinKey, joinEntry] // nil when the link source is disabled
-	commands  *interner
 	positions *positions.Tracker
-	held      heldSpans
-	// waiting mirrors the number of spans waited for after each operation.
-	waiting int
-	// heldN counts spans ever held; origin is the Resource and Scope shared
-	// by the spans held from the ScopeSpans being annotated.
-	heldN  uint64
-	origin *hold.Origin
-	// woken is scratch for the held spans woken by a batch.
-	woken []*lagWaiter
-	// release sends held spans once they are done; it keeps those the next
-	// consumer refuses for the next attempt (they were accepted upstream).
-	release *release.Retrier
-	// loop releases held spans at their deadline (link source only).
-	loop *hold.Loop
-	// headBuf and projBuf are reused for position keys (under mu).
+	// headBuf and projBuf are reused for position keys.
 	headBuf, projBuf []byte
-	// Per batch (under mu): the parents of write spans, and the unclassified entry points (server,
-	// consumer or root spans) seen. An entry point above a write is the top of a write with no command
-	// span (eventsource-py has none): it is stored as a dead end, so a walk to the command stops there
-	// at once instead of waiting link.wait for a command that does not exist.
-	writeParents map[joinKey]struct{}
-	entryPoints  []joinKey
-	// eventSeeds hash event ids into join keys (see eventKey).
-	eventSeeds [2]maphash.Seed
+	// Per batch: the parents of write spans, and the unclassified entry points (server, consumer or
+	// root spans) seen. An entry point above a write is the top of a write with no command span
+	// (eventsource-py has none): it is stored as a dead end, so a walk to the command stops there at
+	// once instead of waiting link.ttl for a command that does not exist.
+	writeParents map[join.Key]struct{}
+	entryPoints  []join.Key
+	// completions and carriers: joins this batch completed, and the key of the span each is written on.
+	completions []join.Completion
+	carriers    []join.Key
 }
 
-// counts accumulates one batch's telemetry, recorded after the lock is released.
+// counts accumulates one batch's telemetry, recorded after the lock is released; the join engine
+// reports its own (recordJoin).
 type counts struct {
-	pairs, unmatched, expired, evicted, duplicates, heldOverflow int64
-	invalidTS, invalidReported, invalidPositions, negative       int64
-	headsEvicted, projectionsEvicted, commandTypesDropped        int64
-	releaseDropped, stale, commandUnresolved                     int64
+	pairs, unmatched, stale                                int64
+	invalidTS, invalidReported, invalidPositions, negative int64
+	headsEvicted, projectionsEvicted                       int64
 }
 
-func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clock clockwork.Clock) (*lagProcessor, error) {
+func newProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*lagProcessor, error) {
 	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -85,128 +64,54 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clo
 	p := &lagProcessor{
 		cfg:          cfg,
 		logger:       set.Logger,
-		next:         next,
 		clock:        clock,
 		tel:          tel,
 		positions:    positions.New(cfg.Positions.MaxHeads, cfg.Positions.MaxProjections, cfg.Phase.ReplayPositionsBehind),
-		held:         heldSpans{hold.NewWaits[joinKey, lagHeld]()},
-		writeParents: make(map[joinKey]struct{}),
-		eventSeeds:   [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		release:      release.New(next, cfg.Link.MaxHeld),
+		writeParents: make(map[join.Key]struct{}),
 	}
 	if cfg.Link.Enabled {
-		p.producers = ringmap.New[joinKey, joinEntry](cfg.Link.MaxProducers, cfg.Link.TTL, nil)
-		p.commands = newInterner(cfg.Link.MaxCommandTypes)
+		p.join = join.New(join.Config{
+			MaxFacts:        cfg.Link.MaxProducers,
+			MaxPending:      cfg.Link.MaxPending,
+			TTL:             cfg.Link.TTL,
+			MaxCommandTypes: cfg.Link.MaxCommandTypes,
+			MaxDepth:        cfg.Link.MaxDepth,
+		}, clock, p.recordJoin)
+		err = tel.RegisterProcessorProjectionlagLinkPendingCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(p.join.PendingLen())
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
-	p.loop = hold.NewLoop(clock, retryInterval(cfg), p.release, p.nextDeadline, func(ctx context.Context) {
-		_ = p.releaseExpired(ctx, false)
-	})
 	return p, nil
 }
 
-// retryInterval is how soon held spans the next consumer refused are
-// offered again: a quarter of the shortest of link.ttl and link.wait, at
-// least 10ms (the period the release loop polled at before it slept until
-// the next deadline).
-func retryInterval(cfg *Config) time.Duration {
-	d := cfg.Link.TTL / 4
-	if cfg.Link.Wait > 0 && cfg.Link.Wait/4 < d {
-		d = cfg.Link.Wait / 4
-	}
-	return max(d, 10*time.Millisecond)
-}
-
-// nextDeadline is when the oldest held span's wait ends.
-func (p *lagProcessor) nextDeadline() (int64, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.held.NextDeadline()
-}
-
 func (p *lagProcessor) start(context.Context, component.Host) error {
-	if p.producers == nil {
-		return nil
+	if p.join != nil {
+		p.join.Start()
 	}
-	p.loop.Start()
 	return nil
 }
 
-// shutdown releases every held span: nothing is lost on a clean stop.
-func (p *lagProcessor) shutdown(ctx context.Context) error {
-	p.loop.Stop()
-	err := p.releaseExpired(ctx, true)
-	if n := p.release.Pending(); n > 0 {
-		// Refused again at the last attempt: nothing will send them now.
-		p.record(ctx, &counts{releaseDropped: int64(n)})
+func (p *lagProcessor) shutdown(context.Context) error {
+	if p.join != nil {
+		p.join.Shutdown()
 	}
 	p.tel.Shutdown()
-	return err
-}
-
-// releaseExpired expires old producers and releases held spans whose wait
-// is over (all of them when all is set) to the next consumer.
-func (p *lagProcessor) releaseExpired(ctx context.Context, all bool) error {
-	if p.producers == nil {
-		return nil
-	}
-	var c counts
-	now := p.clock.Now()
-	var rel hold.Out
-	p.mu.Lock()
-	c.expired += int64(p.producers.Expire(now))
-	for {
-		var w *lagWaiter
-		if all {
-			if w = p.held.Oldest(); w != nil {
-				p.held.Remove(w, hold.Shutdown)
-			}
-		} else if w = p.held.Due(now.UnixNano()); w != nil {
-			p.held.Remove(w, hold.AtDeadline)
-		}
-		if w == nil {
-			break
-		}
-		p.releaseHeld(w, &c, &rel)
-	}
-	p.recordHeld(&c)
-	p.mu.Unlock()
-	err := p.sendReleased(ctx, rel.Traces(), &c)
-	p.record(ctx, &c)
-	return err
-}
-
-// sendReleased sends held spans that are done, with any the next consumer
-// refused before (retried on every tick).
-func (p *lagProcessor) sendReleased(ctx context.Context, td ptrace.Traces, c *counts) error {
-	dropped, err := p.release.Send(ctx, td)
-	c.releaseDropped += int64(dropped)
-	if err != nil {
-		p.logger.Debug("next consumer refused released projection spans; retried with the next release",
-			zap.Int("pending", p.release.Pending()), zap.Int("dropped", dropped), zap.Error(err))
-		// The release loop may be idle (nothing held): it must come back for these.
-		p.loop.Notify()
-	}
-	return err
-}
-
-// recordHeld adds what the hold did to c and refreshes the mirror. mu must be held.
-func (p *lagProcessor) recordHeld(c *counts) {
-	hc := p.held.TakeCounts()
-	c.heldOverflow += hc.Released[hold.Overflow]
-	p.waiting = p.held.Keys()
+	return nil
 }
 
 func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var c counts
-	now := p.clock.Now()
-	var rel hold.Out
 	p.mu.Lock()
-	if p.producers != nil {
-		c.expired += int64(p.producers.Expire(now))
+	var tx *join.Tx
+	if p.join != nil {
+		tx = p.join.Begin()
 	}
-	// Pass 1: remember producers and relays, move heads, so that pass 2
-	// sees everything this batch brings, in any order.
-	woken := p.woken[:0]
+	// Pass 1: remember producers and relays, move heads, so that pass 2 sees everything this batch
+	// brings, in any order; then finish the pending joins this batch's spans complete.
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -214,68 +119,39 @@ func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				woken = p.observe(rs.Resource(), spans.At(k), now, &c, woken)
+				p.observe(tx, rs.Resource(), spans.At(k), &c)
 			}
 		}
 	}
-	p.storeEntryPoints(now, &c)
-	// Pass 2: annotate; projection spans still waiting for a producer leave the batch.
-	heldBefore, wasEmpty := p.heldN, p.held.Len() == 0
+	if tx != nil {
+		p.storeEntryPoints(tx)
+		p.completions, p.carriers = tx.Resume(p.completions[:0], p.carriers[:0])
+		if len(p.completions) > 0 {
+			p.writeCompletions(tx, td, &c)
+		}
+	}
+	// Pass 2: annotate apply and checkpoint spans. None is held: an apply whose producer has not
+	// arrived goes on now, and its join completes on the producer's span (writeCompletions).
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
-			ss := sss.At(j)
-			p.origin = nil // spans held from ss share one
-			ss.Spans().RemoveIf(func(span ptrace.Span) bool {
-				return p.annotate(rs, ss, span, now, &c, &rel)
-			})
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				p.annotate(tx, rs.Resource(), spans.At(k), &c)
+			}
 		}
 	}
-	p.origin = nil
-	// Held spans whose producer (or a step towards it) just arrived; a span
-	// may be woken twice, or released to make room since.
-	for _, w := range woken {
-		if !w.Held() {
-			continue
-		}
-		if p.retry(w, &c) {
-			p.held.Remove(w, hold.Arrived)
-			rel.Add(&w.Value.Span)
-		}
-	}
-	clear(woken)
-	p.woken = woken[:0]
-	heldAny := p.heldN != heldBefore
-	wake := wasEmpty && p.held.Len() > 0
-	p.recordHeld(&c)
 	p.mu.Unlock()
-	if wake {
-		p.loop.Notify()
-	}
-	if !rel.Empty() {
-		// Sent on their own: a refusal of this batch goes back to its client, who
-		// cannot resend spans held from earlier requests.
-		_ = p.sendReleased(ctx, rel.Traces(), &c)
+	if tx != nil {
+		tx.End(ctx)
 	}
 	p.record(ctx, &c)
-
-	if heldAny {
-		// Drop the scopes and resources that holding emptied.
-		rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
-			rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool { return ss.Spans().Len() == 0 })
-			return rs.ScopeSpans().Len() == 0
-		})
-	}
-	if rss.Len() == 0 {
-		return td, processorhelper.ErrSkipProcessingData
-	}
 	return td, nil
 }
 
-// observe records what pass 1 needs from one span and appends to woken the
-// held spans waiting on it.
-func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.Time, c *counts, woken []*lagWaiter) []*lagWaiter {
+// observe records what pass 1 needs from one span.
+func (p *lagProcessor) observe(tx *join.Tx, res pcommon.Resource, span ptrace.Span, c *counts) {
 	attrs := span.Attributes()
 	name := span.Name()
 	if k := headPositionKey(name); k != "" {
@@ -287,90 +163,62 @@ func (p *lagProcessor) observe(res pcommon.Resource, span ptrace.Span, now time.
 			}
 		}
 	}
-	if p.producers == nil {
-		return woken
+	if tx == nil {
+		return
 	}
 	side := spanattr.Str(attrs, semconv.AttrSide)
-	key := newJoinKey(span.TraceID(), span.SpanID())
+	key := join.NewKey(span.TraceID(), span.SpanID())
 	switch {
 	case side == semconv.SideWrite && !span.ParentSpanID().IsEmpty():
-		p.writeParents[key.withSpan(span.ParentSpanID())] = struct{}{}
+		p.writeParents[key.WithSpan(span.ParentSpanID())] = struct{}{}
 	case side == "" && (span.ParentSpanID().IsEmpty() || span.Kind() == ptrace.SpanKindServer || span.Kind() == ptrace.SpanKindConsumer):
 		p.entryPoints = append(p.entryPoints, key)
 	}
-	var e joinEntry
+	var f join.Fact
+	var eventKey join.Key
+	hasEvent := false
+	if id := spanattr.Str(attrs, semconv.AttrESEventID); id != "" {
+		eventKey, hasEvent = tx.EventKey(id), true
+	}
 	switch {
 	case side == semconv.SideWrite && !validSpanTimes(span):
 		// Its times would make any lag joined to it absurd; keep it only as a step of the walk.
 		c.invalidTS++
-		e = joinEntry{Kind: kindRelay, Parent: span.ParentSpanID()}
+		f = join.Fact{Kind: join.Relay, Parent: span.ParentSpanID()}
 	case side == semconv.SideWrite:
-		e = joinEntry{Kind: kindProducer, Parent: span.ParentSpanID(),
+		f = join.Fact{Kind: join.Producer, Parent: span.ParentSpanID(),
 			Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
-		if ek, ok := p.eventKey(attrs); ok {
-			// The first write span of an event (outbox add, publish) stands for it; later ones of the
-			// same event are expected, not duplicates.
-			if p.producers.Put(ek, joinEntry{Kind: kindProducer, Start: e.Start, End: e.End}, now) == ringmap.AddedEvicting {
-				c.evicted++
-			}
-		}
 		if ct := spanattr.Str(attrs, semconv.AttrCommandType); ct != "" {
-			id, ok := p.commands.id(ct)
-			if !ok {
-				c.commandTypesDropped++
-			}
-			e.Command = id
-			// A command without a remembered type is still the command:
-			// the walk stops there and the delay is measured.
-			if id == 0 {
-				e.Command = commandUnnamed
-			}
+			f.Command = tx.CommandID(ct)
 		}
 	case !span.ParentSpanID().IsEmpty() &&
 		((side == semconv.SideProjection && !semconv.IsProjectionApply(name)) || span.Kind() == ptrace.SpanKindConsumer):
-		e = joinEntry{Kind: kindRelay, Parent: span.ParentSpanID()}
+		f = join.Fact{Kind: join.Relay, Parent: span.ParentSpanID()}
 	}
-	waited := p.held.Waiting(key)
-	if e.Kind == 0 && waited {
-		// Remember that this span arrived and leads nowhere, so its waiters stop waiting.
-		e = joinEntry{Kind: kindDeadEnd}
+	if hasEvent && f.Kind != 0 {
+		f.Event = join.EventHash(eventKey)
 	}
-	if e.Kind != 0 {
-		switch p.producers.Put(key, e, now) {
-		case ringmap.Duplicate:
-			c.duplicates++
-		case ringmap.AddedEvicting:
-			c.evicted++
-		}
+	if hasEvent && f.Kind == join.Producer {
+		tx.Remember(key, f, &eventKey)
+	} else {
+		tx.Remember(key, f, nil)
 	}
-	if waited {
-		woken = p.held.Wake(key, woken)
-	}
-	return woken
 }
 
 // storeEntryPoints stores, as dead ends, this batch's unclassified entry points that are parents of
 // write spans, then forgets the batch's sets.
-func (p *lagProcessor) storeEntryPoints(now time.Time, c *counts) {
-	if p.producers != nil && len(p.writeParents) > 0 {
+func (p *lagProcessor) storeEntryPoints(tx *join.Tx) {
+	if len(p.writeParents) > 0 {
 		for _, k := range p.entryPoints {
-			if _, ok := p.writeParents[k]; !ok {
+			if _, ok := p.writeParents[k]; !ok || tx.Stored(k) {
 				continue
 			}
-			if _, stored := p.producers.Get(k); stored {
-				continue
-			}
-			if p.producers.Put(k, joinEntry{Kind: kindDeadEnd}, now) == ringmap.AddedEvicting {
-				c.evicted++
-			}
+			tx.Remember(k, join.Fact{Kind: join.DeadEnd}, nil)
 		}
 	}
 	clear(p.writeParents)
 	p.entryPoints = p.entryPoints[:0]
 }
-
-// commandUnnamed marks a command span whose type did not fit the interner.
-const commandUnnamed = ^uint32(0)
 
 // headPositionKey names the attribute of a span that tells where the head of
 // the event log is: an append's position, or, from eventsource-py (which
@@ -428,25 +276,24 @@ func (p *lagProcessor) projectionKey(attrs pcommon.Map, res pcommon.Resource, st
 	return head, p.projBuf
 }
 
-// annotate handles one span in pass 2. It returns true when the span was
-// moved out of the batch to be held.
-func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, now time.Time, c *counts, rel *hold.Out) bool {
+// annotate handles one span in pass 2.
+func (p *lagProcessor) annotate(tx *join.Tx, res pcommon.Resource, span ptrace.Span, c *counts) {
 	name := span.Name()
 	switch {
 	case semconv.IsCheckpointUpdate(name):
-		p.checkpoint(rs.Resource(), span, c)
-		return false
+		p.checkpoint(res, span, c)
+		return
 	case name == semconv.SpanCheckpointReset:
 		if pn := spanattr.ProjectionOrSubscription(span.Attributes()); pn != "" {
-			_, key := p.projectionKey(span.Attributes(), rs.Resource(), "", pn)
+			_, key := p.projectionKey(span.Attributes(), res, "", pn)
 			c.projectionsEvicted += int64(p.positions.Reset(key))
 		}
-		return false
+		return
 	case !semconv.IsProjectionApply(name):
-		return false
+		return
 	}
 	if spanattr.Str(span.Attributes(), semconv.AttrSide) != semconv.SideProjection {
-		return false
+		return
 	}
 	// A reported lag that is not a finite number would poison every histogram downstream, whichever
 	// path the span takes below (nested, invalid times, held): drop it here once.
@@ -458,15 +305,15 @@ func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, s
 	}
 	if spanattr.Bool(span.Attributes(), semconv.AttrProjectionNested) {
 		// The runner's apply span around it carries the lag: one event, one lag.
-		return false
+		return
 	}
 	if semconv.IsRunnerApply(name) {
-		p.runnerPosition(rs.Resource(), span, c)
+		p.runnerPosition(res, span, c)
 	}
 	if !validSpanTimes(span) {
 		c.invalidTS++
-		span.Attributes().PutStr(semconv.AttrProjectionPhase, p.applyPhase(rs.Resource(), name, span.Attributes(), lagState{}))
-		return false
+		span.Attributes().PutStr(semconv.AttrProjectionPhase, p.applyPhase(res, name, span.Attributes(), lagState{}))
+		return
 	}
 	st := p.timeLag(span, c)
 	// A replayed or very old event's producer is long gone: look it up, but
@@ -475,16 +322,36 @@ func (p *lagProcessor) annotate(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, s
 	if ph, ok := p.statedPhase(name, span.Attributes()); ok && ph == semconv.PhaseReplay {
 		st.stale = true
 	}
-	if st.source != "" && p.producers != nil && st.lagMs > float64(p.cfg.Link.TTL.Milliseconds()) {
+	if st.source != "" && tx != nil && st.lagMs > float64(p.cfg.Link.TTL.Milliseconds()) {
 		st.stale = true
 	}
-	res := p.resolve(span)
-	if p.mustHold(st, res) {
-		p.hold(rs, ss, span, st, res, now, c, rel)
-		return true
+	var r join.Resolution
+	var t join.Target
+	if tx != nil {
+		t = target(tx, span)
+		r = tx.Resolve(&t)
 	}
-	p.finish(rs.Resource(), span, st, res, c)
-	return false
+	phase := p.finish(tx, res, span, st, &r, c)
+	switch {
+	case tx == nil || r.Candidates == 0 || r.ProducerFound && !r.CanAwait():
+	case st.stale && !r.ProducerFound:
+		c.stale++
+	case r.CanAwait() && !st.stale:
+		// It goes on now; the producer's or command's span completes the join (writeCompletions).
+		attrs := span.Attributes()
+		tx.Await(join.Apply{
+			Span:       join.NewKey(span.TraceID(), span.SpanID()),
+			Start:      int64(span.StartTimestamp()),
+			End:        int64(span.EndTimestamp()),
+			Projection: spanattr.ProjectionName(attrs),
+			EventType:  spanattr.Str(attrs, semconv.AttrEventType),
+			Service:    spanattr.Str(res.Attributes(), semconv.AttrServiceName),
+			Replay:     phase == semconv.PhaseReplay,
+			LagKnown:   st.source != "" || r.ProducerFound,
+		}, &t, &r)
+	case !r.ProducerFound:
+		c.unmatched++
+	}
 }
 
 // validSpanTimes: the span's own times can be measured from. A start of 0 or past 2^63 ns (as some
@@ -526,38 +393,19 @@ func (p *lagProcessor) timeLag(span ptrace.Span, c *counts) lagState {
 	return lagState{}
 }
 
-func (p *lagProcessor) mustHold(st lagState, res resolution) bool {
-	if p.producers == nil || p.cfg.Link.Wait <= 0 || len(res.waitKeys) == 0 || st.stale {
-		return false
-	}
-	if !res.producerFound && st.source == "" {
-		return true
-	}
-	return p.cfg.Link.HoldForConsistencyDelay
-}
-
-// finish writes the lag, delay and phase attributes and counts the outcome.
-func (p *lagProcessor) finish(res pcommon.Resource, span ptrace.Span, st lagState, r resolution, c *counts) {
+// finish writes the lag, delay and phase attributes, counts a pair, and returns the phase.
+func (p *lagProcessor) finish(tx *join.Tx, res pcommon.Resource, span ptrace.Span, st lagState, r *join.Resolution, c *counts) string {
 	attrs := span.Attributes()
 	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
-	if st.source == "" && r.producerFound {
-		st = lagState{lagMs: float64(start-r.producer.End) / 1e6, source: semconv.LagSourceLink}
-		if st.lagMs < 0 && r.sameTrace && nested(r.producer, start, end) {
+	if st.source == "" && r.ProducerFound {
+		st = lagState{lagMs: float64(start-r.Producer.End) / 1e6, source: semconv.LagSourceLink}
+		if st.lagMs < 0 && r.SameTrace && nested(r.Producer, start, end) {
 			// Dispatched synchronously inside the producer: visible at once.
 			st.lagMs = 0
 		}
 	}
-	switch {
-	case r.producerFound:
+	if r.ProducerFound {
 		c.pairs++
-		if !r.commandFound && len(r.waitKeys) > 0 {
-			// The walk to the command stopped at a span not (or no longer) stored.
-			c.commandUnresolved++
-		}
-	case r.candidates > 0 && st.stale:
-		c.stale++
-	case r.candidates > 0:
-		c.unmatched++
 	}
 	if st.source != "" {
 		if v, keep := p.negative(attrs, st.lagMs, c); keep {
@@ -567,27 +415,99 @@ func (p *lagProcessor) finish(res pcommon.Resource, span ptrace.Span, st lagStat
 			attrs.Remove(semconv.AttrProjectionLagMs)
 		}
 	}
-	if r.commandFound {
-		delay := float64(end-r.command.End) / 1e6
-		if delay < 0 && r.sameTrace && nested(r.command, start, end) {
+	if r.CommandFound {
+		delay := float64(end-r.Command.End) / 1e6
+		if delay < 0 && r.SameTrace && nested(r.Command, start, end) {
 			delay = 0
 		}
 		if v, keep := p.negative(attrs, delay, c); keep {
 			attrs.PutDouble(semconv.AttrConsistencyDelayMs, v)
-			if r.command.Command != commandUnnamed {
-				if t := p.commands.name(r.command.Command); t != "" {
-					attrs.PutStr(semconv.AttrCommandType, t)
+			if t := tx.CommandName(r.Command.Command); t != "" {
+				attrs.PutStr(semconv.AttrCommandType, t)
+			}
+		}
+	}
+	phase := p.applyPhase(res, span.Name(), attrs, st)
+	attrs.PutStr(semconv.AttrProjectionPhase, phase)
+	return phase
+}
+
+// writeCompletions writes each join this batch completed onto the span whose arrival completed it,
+// as a cqrs.projection.applied event: spanmetrics_es observes its lag and delay as the apply span's.
+func (p *lagProcessor) writeCompletions(tx *join.Tx, td ptrace.Traces, c *counts) {
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				key := join.NewKey(span.TraceID(), span.SpanID())
+				for i := range p.carriers {
+					if p.carriers[i] == key {
+						p.writeCompletion(tx, span, &p.completions[i], c)
+					}
 				}
 			}
 		}
 	}
-	attrs.PutStr(semconv.AttrProjectionPhase, p.applyPhase(res, span.Name(), attrs, st))
+	clear(p.completions) // drop the names
+}
+
+func (p *lagProcessor) writeCompletion(tx *join.Tx, span ptrace.Span, jc *join.Completion, c *counts) {
+	ev := span.Events().AppendEmpty()
+	ev.SetName(semconv.EventProjectionApplied)
+	ev.SetTimestamp(pcommon.Timestamp(jc.End))
+	attrs := ev.Attributes()
+	attrs.PutStr(semconv.AttrProjectionName, jc.Projection)
+	if jc.EventType != "" {
+		attrs.PutStr(semconv.AttrEventType, jc.EventType)
+	}
+	if jc.Service != "" {
+		attrs.PutStr(semconv.AttrServiceName, jc.Service)
+	}
+	phase := semconv.PhaseLive
+	if jc.Replay {
+		phase = semconv.PhaseReplay
+	}
+	attrs.PutStr(semconv.AttrProjectionPhase, phase)
+	attrs.PutStr(semconv.EventAttrAppliedTraceID, hex.EncodeToString(jc.Span[:16]))
+	attrs.PutStr(semconv.EventAttrAppliedSpanID, hex.EncodeToString(jc.Span[16:]))
+	if jc.HasLag {
+		if v, keep := p.negative(attrs, jc.LagMs, c); keep {
+			attrs.PutDouble(semconv.AttrProjectionLagMs, v)
+			attrs.PutStr(semconv.AttrProjectionLagSource, semconv.LagSourceLink)
+		}
+	}
+	if jc.HasDelay {
+		if v, keep := p.negative(attrs, jc.DelayMs, c); keep {
+			attrs.PutDouble(semconv.AttrConsistencyDelayMs, v)
+			if t := tx.CommandName(jc.Command); t != "" {
+				attrs.PutStr(semconv.AttrCommandType, t)
+			}
+		}
+	}
+}
+
+// target is what the join follows from an apply span: its first valid links, the event id it names
+// and its parent.
+func target(tx *join.Tx, span ptrace.Span) join.Target {
+	t := join.Target{Trace: span.TraceID(), Parent: span.ParentSpanID()}
+	for _, l := range span.Links().All() {
+		if int(t.NLinks) == join.MaxLinks {
+			break
+		}
+		if !l.TraceID().IsEmpty() && !l.SpanID().IsEmpty() {
+			t.Links[t.NLinks] = join.NewKey(l.TraceID(), l.SpanID())
+			t.NLinks++
+		}
+	}
+	if id := spanattr.Str(span.Attributes(), semconv.AttrESEventID); id != "" {
+		t.EventKey, t.HasEvent = tx.EventKey(id), true
+	}
+	return t
 }
 
 // nested reports whether a span [start,end] lies inside e: the projection
 // ran synchronously inside its producer or command, so a negative value is
 // not clock skew.
-func nested(e joinEntry, start, end int64) bool {
+func nested(e join.Fact, start, end int64) bool {
 	return e.Start <= start && end <= e.End
 }
 
@@ -707,26 +627,34 @@ func (p *lagProcessor) checkpoint(res pcommon.Resource, span ptrace.Span, c *cou
 }
 
 func (p *lagProcessor) record(ctx context.Context, c *counts) {
-	add := func(ctr metric.Int64Counter, n int64) {
-		if n > 0 {
-			ctr.Add(ctx, n)
-		}
-	}
 	t := p.tel
-	add(t.ProcessorProjectionlagLinkPairs, c.pairs)
-	add(t.ProcessorProjectionlagLinkUnmatched, c.unmatched)
-	add(t.ProcessorProjectionlagLinkExpired, c.expired)
-	add(t.ProcessorProjectionlagLinkEvicted, c.evicted)
-	add(t.ProcessorProjectionlagLinkDuplicates, c.duplicates)
-	add(t.ProcessorProjectionlagHeldOverflow, c.heldOverflow)
-	add(t.ProcessorProjectionlagInvalidTimestamps, c.invalidTS)
-	add(t.ProcessorProjectionlagInvalidReportedLag, c.invalidReported)
-	add(t.ProcessorProjectionlagInvalidPositions, c.invalidPositions)
-	add(t.ProcessorProjectionlagNegativeLag, c.negative)
-	add(t.ProcessorProjectionlagHeadsEvicted, c.headsEvicted)
-	add(t.ProcessorProjectionlagProjectionsEvicted, c.projectionsEvicted)
-	add(t.ProcessorProjectionlagCommandTypesDropped, c.commandTypesDropped)
-	add(t.ProcessorProjectionlagReleaseDropped, c.releaseDropped)
-	add(t.ProcessorProjectionlagLinkStale, c.stale)
-	add(t.ProcessorProjectionlagLinkCommandUnresolved, c.commandUnresolved)
+	add(ctx, t.ProcessorProjectionlagLinkPairs, c.pairs)
+	add(ctx, t.ProcessorProjectionlagLinkUnmatched, c.unmatched)
+	add(ctx, t.ProcessorProjectionlagLinkStale, c.stale)
+	add(ctx, t.ProcessorProjectionlagInvalidTimestamps, c.invalidTS)
+	add(ctx, t.ProcessorProjectionlagInvalidReportedLag, c.invalidReported)
+	add(ctx, t.ProcessorProjectionlagInvalidPositions, c.invalidPositions)
+	add(ctx, t.ProcessorProjectionlagNegativeLag, c.negative)
+	add(ctx, t.ProcessorProjectionlagHeadsEvicted, c.headsEvicted)
+	add(ctx, t.ProcessorProjectionlagProjectionsEvicted, c.projectionsEvicted)
+}
+
+// recordJoin records what the join engine counted, per batch and per expiry tick.
+func (p *lagProcessor) recordJoin(ctx context.Context, c join.Counts) {
+	t := p.tel
+	add(ctx, t.ProcessorProjectionlagLinkPairs, c.Pairs)
+	add(ctx, t.ProcessorProjectionlagLinkLatePairs, c.LatePairs)
+	add(ctx, t.ProcessorProjectionlagLinkUnmatched, c.Unmatched)
+	add(ctx, t.ProcessorProjectionlagLinkPendingEvicted, c.PendingEvicted)
+	add(ctx, t.ProcessorProjectionlagLinkCommandUnresolved, c.CommandUnresolved)
+	add(ctx, t.ProcessorProjectionlagLinkExpired, c.FactsExpired)
+	add(ctx, t.ProcessorProjectionlagLinkEvicted, c.FactsEvicted)
+	add(ctx, t.ProcessorProjectionlagLinkDuplicates, c.Duplicates)
+	add(ctx, t.ProcessorProjectionlagCommandTypesDropped, c.CommandTypesDropped)
+}
+
+func add(ctx context.Context, ctr metric.Int64Counter, n int64) {
+	if n > 0 {
+		ctr.Add(ctx, n)
+	}
 }

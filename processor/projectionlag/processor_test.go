@@ -28,7 +28,6 @@ func TestReportedLag_KeptAndValidated(t *testing.T) {
 		semconv.AttrProjectionLagMs:  1e15, // implies an event before 2000
 		semconv.AttrESEventTimestamp: ms(-250).UnixMilli(),
 	})
-	h.lp.cfg.Link.Wait = 0 // only the time sources here
 	h.consume(b.td)
 
 	s := h.one("projection.good")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -113,6 +114,9 @@ func TestTwoInstancesSplitStream(t *testing.T) {
 		route(clone(writes[i]))
 		route(clone(reads[i]))
 	}
+	// The joins the split left pending expire, counted.
+	a.advance(2 * time.Minute)
+	b.advance(2 * time.Minute)
 	require.NoError(t, a.proc.Shutdown(context.Background()))
 	require.NoError(t, b.proc.Shutdown(context.Background()))
 

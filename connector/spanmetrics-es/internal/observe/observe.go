@@ -5,6 +5,7 @@
 package observe // import "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/observe"
 
 import (
+	"encoding/hex"
 	"math"
 	"sync"
 	"time"
@@ -205,10 +206,17 @@ func (sc *scratch) dimValue(name string) (pcommon.Value, bool) {
 
 func (sc *scratch) setResource(r pcommon.Resource) {
 	sc.resAttrs = r.Attributes()
-	sc.serviceName = semconv.UnknownServiceName
+	service := semconv.UnknownServiceName
 	if v, ok := sc.resAttrs.Get(semconv.AttrServiceName); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-		sc.serviceName = v.Str()
+		service = v.Str()
 	}
+	sc.setService(service)
+}
+
+// setService starts the series key's resource part: service, then the
+// resource dimensions of the current resource.
+func (sc *scratch) setService(service string) {
+	sc.serviceName = service
 	sc.kb.Reset()
 	sc.kb.Str(sc.serviceName)
 	for _, k := range sc.o.opts.ResourceDimensions {
@@ -332,6 +340,9 @@ func (sc *scratch) span(s ptrace.Span, rs int, now time.Time) {
 				sc.appends = append(sc.appends, appendRef{trace: s.TraceID(), parent: s.ParentSpanID(), count: n})
 			}
 		}
+	}
+	if s.Events().Len() > 0 {
+		sc.lateApplies(s)
 	}
 	if semconv.IsCheckpointUpdate(name) {
 		sc.checkpoint(s, now)
@@ -530,6 +541,104 @@ func (sc *scratch) apply(s ptrace.Span) {
 		sc.set2(semconv.MetricAttrCommandType, ct, semconv.MetricAttrProjectionName, pn)
 		sc.observe(Consistency)
 	}
+}
+
+// lateApplies observes the joins projectionlag completed on this span: the lag and consistency delay
+// of an apply span that went on before its producer or command arrived, keyed and counted as if that
+// apply span had carried them (its service, projection and event type; its ids for the exemplar).
+// Resource dimensions come from this span's resource.
+func (sc *scratch) lateApplies(s ptrace.Span) {
+	evs := s.Events()
+	service := sc.serviceName
+	for i := 0; i < evs.Len(); i++ {
+		if ev := evs.At(i); ev.Name() == semconv.EventProjectionApplied {
+			sc.lateApply(ev.Attributes(), service)
+		}
+	}
+	sc.spanAttrs = s.Attributes()
+	if sc.serviceName != service {
+		sc.setService(service)
+	}
+}
+
+func (sc *scratch) lateApply(attrs pcommon.Map, carrierService string) {
+	pn := spanattr.Str(attrs, semconv.AttrProjectionName)
+	traceID, spanID, ok := appliedIDs(attrs)
+	lag, hasLag := attrs.Get(semconv.AttrProjectionLagMs)
+	delay, hasDelay := attrs.Get(semconv.AttrConsistencyDelayMs)
+	if pn == "" || !ok || !hasLag && !hasDelay {
+		sc.n.Invalid++
+		return
+	}
+	// Counted once, apart from the apply span itself (already counted): a retried batch brings the
+	// same event again; a lag and a delay completed by two spans are two observations.
+	if w := sc.o.opts.Dedupe; w != nil {
+		marked := spanID
+		marked[0] ^= 0x80
+		if hasLag {
+			marked[0] ^= 0x40
+		}
+		if hasDelay {
+			marked[0] ^= 0x20
+		}
+		dup, evicted := w.Seen(traceID, marked, sc.wall)
+		if evicted {
+			sc.n.Evicted++
+		}
+		if dup {
+			sc.n.Duplicates++
+			return
+		}
+	}
+	if svc := spanattr.Str(attrs, semconv.AttrServiceName); svc != "" && svc != sc.serviceName {
+		sc.setService(svc)
+	} else if svc == "" && sc.serviceName != carrierService {
+		sc.setService(carrierService)
+	}
+	sc.spanAttrs = attrs
+	sc.obs = series.Obs{Now: sc.now, Weight: 1, TraceID: traceID, SpanID: spanID}
+	replay := spanattr.Str(attrs, semconv.AttrProjectionPhase) == semconv.PhaseReplay
+	if hasLag {
+		if v, ok := spanattr.Num(lag); ok {
+			sc.obs.Value = math.Max(v, 0)
+			sc.set2(semconv.MetricAttrProjectionName, pn, semconv.MetricAttrEventType, spanattr.Str(attrs, semconv.AttrEventType))
+			if replay {
+				sc.observe(ReplayLag)
+			} else {
+				sc.observe(Lag)
+			}
+		} else {
+			sc.n.Invalid++
+		}
+	}
+	if hasDelay && !replay {
+		ct := spanattr.Str(attrs, semconv.AttrCommandType)
+		v, ok := spanattr.Num(delay)
+		if !ok || ct == "" {
+			sc.n.Invalid++
+			return
+		}
+		sc.obs.Value = math.Max(v, 0)
+		sc.set2(semconv.MetricAttrCommandType, ct, semconv.MetricAttrProjectionName, pn)
+		sc.observe(Consistency)
+	}
+}
+
+// appliedIDs reads the apply span's ids a cqrs.projection.applied event names.
+func appliedIDs(attrs pcommon.Map) (pcommon.TraceID, pcommon.SpanID, bool) {
+	var t pcommon.TraceID
+	var s pcommon.SpanID
+	ts, ss := spanattr.Str(attrs, semconv.EventAttrAppliedTraceID), spanattr.Str(attrs, semconv.EventAttrAppliedSpanID)
+	if hex.DecodedLen(len(ts)) != len(t) || hex.DecodedLen(len(ss)) != len(s) {
+		return t, s, false
+	}
+	if _, err := hex.Decode(t[:], []byte(ts)); err != nil {
+		return t, s, false
+	}
+	if _, err := hex.Decode(s[:], []byte(ss)); err != nil {
+		return t, s, false
+	}
+	return t, s, !t.IsEmpty() && !s.IsEmpty()
 }
 
 func (sc *scratch) checkpoint(s ptrace.Span, now time.Time) {

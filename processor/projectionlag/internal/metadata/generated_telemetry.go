@@ -3,10 +3,12 @@
 package metadata
 
 import (
+	"context"
 	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/collector/component"
@@ -28,7 +30,6 @@ type TelemetryBuilder struct {
 	registrations                               []metric.Registration
 	ProcessorProjectionlagCommandTypesDropped   metric.Int64Counter
 	ProcessorProjectionlagHeadsEvicted          metric.Int64Counter
-	ProcessorProjectionlagHeldOverflow          metric.Int64Counter
 	ProcessorProjectionlagInvalidPositions      metric.Int64Counter
 	ProcessorProjectionlagInvalidReportedLag    metric.Int64Counter
 	ProcessorProjectionlagInvalidTimestamps     metric.Int64Counter
@@ -36,12 +37,14 @@ type TelemetryBuilder struct {
 	ProcessorProjectionlagLinkDuplicates        metric.Int64Counter
 	ProcessorProjectionlagLinkEvicted           metric.Int64Counter
 	ProcessorProjectionlagLinkExpired           metric.Int64Counter
+	ProcessorProjectionlagLinkLatePairs         metric.Int64Counter
 	ProcessorProjectionlagLinkPairs             metric.Int64Counter
+	ProcessorProjectionlagLinkPending           metric.Int64ObservableUpDownCounter
+	ProcessorProjectionlagLinkPendingEvicted    metric.Int64Counter
 	ProcessorProjectionlagLinkStale             metric.Int64Counter
 	ProcessorProjectionlagLinkUnmatched         metric.Int64Counter
 	ProcessorProjectionlagNegativeLag           metric.Int64Counter
 	ProcessorProjectionlagProjectionsEvicted    metric.Int64Counter
-	ProcessorProjectionlagReleaseDropped        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -53,6 +56,31 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterProcessorProjectionlagLinkPendingCallback sets callback for observable ProcessorProjectionlagLinkPending metric.
+func (builder *TelemetryBuilder) RegisterProcessorProjectionlagLinkPendingCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorProjectionlagLinkPending, obs: o})
+		return nil
+	}, builder.ProcessorProjectionlagLinkPending)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+type observerInt64 struct {
+	embedded.Int64Observer
+	inst metric.Int64Observable
+	obs  metric.Observer
+}
+
+func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
+	oi.obs.ObserveInt64(oi.inst, value, opts...)
 }
 
 // Shutdown unregister all registered callbacks for async instruments.
@@ -85,12 +113,6 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{head}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ProcessorProjectionlagHeldOverflow, err = builder.meter.Int64Counter(
-		"otelcol_processor_projectionlag_held_overflow",
-		metric.WithDescription("Projection spans released before their wait ended because max_held spans were already held. [Development]"),
-		metric.WithUnit("{span}"),
-	)
-	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagInvalidPositions, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_invalid_positions",
 		metric.WithDescription("Position-bearing spans (appends, checkpoints, eventsource-py runners and catch-up bounds) whose position was missing a projection name, of the wrong type, negative, above 2^62, or a multi-key eventsource-py token. [Development]"),
@@ -111,7 +133,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagLinkCommandUnresolved, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_link_command_unresolved",
-		metric.WithDescription("Projection apply spans joined to their producer whose walk up to a command span stopped at a span not stored (evicted, expired, not arrived within link.wait, or an uninstrumented root such as the eventsource runtime's application span), so no consistency delay was measured. [Development]"),
+		metric.WithDescription("Projection apply spans joined to their producer whose command span, though the walk up to it found a write span still to come, never arrived within link.ttl (or the pending join was dropped), so no consistency delay was measured. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
@@ -123,20 +145,38 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagLinkEvicted, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_link_evicted",
-		metric.WithDescription("Stored producer spans evicted, oldest first, because the store was full (link.max_producers). [Development]"),
+		metric.WithDescription("Remembered producer and relay spans (and event ids) evicted, oldest first, because the store was full (link.max_producers). [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagLinkExpired, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_link_expired",
-		metric.WithDescription("Stored producer spans dropped after link.ttl. [Development]"),
+		metric.WithDescription("Remembered producer and relay spans dropped after link.ttl. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorProjectionlagLinkLatePairs, err = builder.meter.Int64Counter(
+		"otelcol_processor_projectionlag_link_late_pairs",
+		metric.WithDescription("Projection apply spans joined to a producer that arrived after them; the lag and delay are written as a cqrs.projection.applied event onto the span that completed the join. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagLinkPairs, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_link_pairs",
-		metric.WithDescription("Projection apply spans joined to their producing span. [Development]"),
+		metric.WithDescription("Projection apply spans joined to their producing span, at once or when the producer arrived later (link_late_pairs). [Development]"),
 		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorProjectionlagLinkPending, err = builder.meter.Int64ObservableUpDownCounter(
+		"otelcol_processor_projectionlag_link_pending",
+		metric.WithDescription("Pending joins, each waiting for an apply span's producer or command to arrive. [Development]"),
+		metric.WithUnit("{join}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorProjectionlagLinkPendingEvicted, err = builder.meter.Int64Counter(
+		"otelcol_processor_projectionlag_link_pending_evicted",
+		metric.WithDescription("Pending joins dropped, oldest first, because link.max_pending were already pending; their lag or delay is not measured. [Development]"),
+		metric.WithUnit("{join}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagLinkStale, err = builder.meter.Int64Counter(
@@ -147,7 +187,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagLinkUnmatched, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectionlag_link_unmatched",
-		metric.WithDescription("Projection apply spans with a link or parent that were released without finding their producer. [Development]"),
+		metric.WithDescription("Projection apply spans with a link, event id or parent whose producer was not found (nothing left to wait for, or not arrived within link.ttl). [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
@@ -161,12 +201,6 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_projectionlag_projections_evicted",
 		metric.WithDescription("Projection checkpoint states forgotten because positions.max_projections was reached. [Development]"),
 		metric.WithUnit("{projection}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ProcessorProjectionlagReleaseDropped, err = builder.meter.Int64Counter(
-		"otelcol_processor_projectionlag_release_dropped",
-		metric.WithDescription("Held spans dropped after their release, because the next consumer refused them permanently, or refused them again while link.max_held refused spans were already waiting to be retried. [Development]"),
-		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

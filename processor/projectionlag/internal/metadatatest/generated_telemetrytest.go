@@ -53,22 +53,6 @@ func AssertEqualProcessorProjectionlagHeadsEvicted(t *testing.T, tt *componentte
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualProcessorProjectionlagHeldOverflow(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_processor_projectionlag_held_overflow",
-		Description: "Projection spans released before their wait ended because max_held spans were already held. [Development]",
-		Unit:        "{span}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_processor_projectionlag_held_overflow")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
 func AssertEqualProcessorProjectionlagInvalidPositions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectionlag_invalid_positions",
@@ -120,7 +104,7 @@ func AssertEqualProcessorProjectionlagInvalidTimestamps(t *testing.T, tt *compon
 func AssertEqualProcessorProjectionlagLinkCommandUnresolved(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectionlag_link_command_unresolved",
-		Description: "Projection apply spans joined to their producer whose walk up to a command span stopped at a span not stored (evicted, expired, not arrived within link.wait, or an uninstrumented root such as the eventsource runtime's application span), so no consistency delay was measured. [Development]",
+		Description: "Projection apply spans joined to their producer whose command span, though the walk up to it found a write span still to come, never arrived within link.ttl (or the pending join was dropped), so no consistency delay was measured. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -152,7 +136,7 @@ func AssertEqualProcessorProjectionlagLinkDuplicates(t *testing.T, tt *component
 func AssertEqualProcessorProjectionlagLinkEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectionlag_link_evicted",
-		Description: "Stored producer spans evicted, oldest first, because the store was full (link.max_producers). [Development]",
+		Description: "Remembered producer and relay spans (and event ids) evicted, oldest first, because the store was full (link.max_producers). [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -168,7 +152,7 @@ func AssertEqualProcessorProjectionlagLinkEvicted(t *testing.T, tt *componenttes
 func AssertEqualProcessorProjectionlagLinkExpired(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectionlag_link_expired",
-		Description: "Stored producer spans dropped after link.ttl. [Development]",
+		Description: "Remembered producer and relay spans dropped after link.ttl. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -181,10 +165,26 @@ func AssertEqualProcessorProjectionlagLinkExpired(t *testing.T, tt *componenttes
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorProjectionlagLinkLatePairs(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_projectionlag_link_late_pairs",
+		Description: "Projection apply spans joined to a producer that arrived after them; the lag and delay are written as a cqrs.projection.applied event onto the span that completed the join. [Development]",
+		Unit:        "{span}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_projectionlag_link_late_pairs")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorProjectionlagLinkPairs(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectionlag_link_pairs",
-		Description: "Projection apply spans joined to their producing span. [Development]",
+		Description: "Projection apply spans joined to their producing span, at once or when the producer arrived later (link_late_pairs). [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -193,6 +193,38 @@ func AssertEqualProcessorProjectionlagLinkPairs(t *testing.T, tt *componenttest.
 		},
 	}
 	got, err := tt.GetMetric("otelcol_processor_projectionlag_link_pairs")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualProcessorProjectionlagLinkPending(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_projectionlag_link_pending",
+		Description: "Pending joins, each waiting for an apply span's producer or command to arrive. [Development]",
+		Unit:        "{join}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: false,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_projectionlag_link_pending")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualProcessorProjectionlagLinkPendingEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_projectionlag_link_pending_evicted",
+		Description: "Pending joins dropped, oldest first, because link.max_pending were already pending; their lag or delay is not measured. [Development]",
+		Unit:        "{join}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_projectionlag_link_pending_evicted")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
@@ -216,7 +248,7 @@ func AssertEqualProcessorProjectionlagLinkStale(t *testing.T, tt *componenttest.
 func AssertEqualProcessorProjectionlagLinkUnmatched(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectionlag_link_unmatched",
-		Description: "Projection apply spans with a link or parent that were released without finding their producer. [Development]",
+		Description: "Projection apply spans with a link, event id or parent whose producer was not found (nothing left to wait for, or not arrived within link.ttl). [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -257,22 +289,6 @@ func AssertEqualProcessorProjectionlagProjectionsEvicted(t *testing.T, tt *compo
 		},
 	}
 	got, err := tt.GetMetric("otelcol_processor_projectionlag_projections_evicted")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
-func AssertEqualProcessorProjectionlagReleaseDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_processor_projectionlag_release_dropped",
-		Description: "Held spans dropped after their release, because the next consumer refused them permanently, or refused them again while link.max_held refused spans were already waiting to be retried. [Development]",
-		Unit:        "{span}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_processor_projectionlag_release_dropped")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

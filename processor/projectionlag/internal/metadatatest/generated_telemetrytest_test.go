@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -19,9 +20,12 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterProcessorProjectionlagLinkPendingCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	tb.ProcessorProjectionlagCommandTypesDropped.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagHeadsEvicted.Add(context.Background(), 1)
-	tb.ProcessorProjectionlagHeldOverflow.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagInvalidPositions.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagInvalidReportedLag.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagInvalidTimestamps.Add(context.Background(), 1)
@@ -29,19 +33,17 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorProjectionlagLinkDuplicates.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkEvicted.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkExpired.Add(context.Background(), 1)
+	tb.ProcessorProjectionlagLinkLatePairs.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkPairs.Add(context.Background(), 1)
+	tb.ProcessorProjectionlagLinkPendingEvicted.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkStale.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkUnmatched.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagNegativeLag.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagProjectionsEvicted.Add(context.Background(), 1)
-	tb.ProcessorProjectionlagReleaseDropped.Add(context.Background(), 1)
 	AssertEqualProcessorProjectionlagCommandTypesDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagHeadsEvicted(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualProcessorProjectionlagHeldOverflow(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagInvalidPositions(t, testTel,
@@ -65,7 +67,16 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorProjectionlagLinkExpired(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorProjectionlagLinkLatePairs(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagLinkPairs(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorProjectionlagLinkPending(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorProjectionlagLinkPendingEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagLinkStale(t, testTel,
@@ -78,9 +89,6 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagProjectionsEvicted(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualProcessorProjectionlagReleaseDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

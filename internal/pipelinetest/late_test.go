@@ -1,0 +1,217 @@
+// Package pipelinetest runs the three components together in process, through their factories, as a
+// collector's traces pipeline chains them (cqrsside → projectionlag → spanmetrics_es), on spans
+// shaped as eventsource-py 0.14 emits them and exported as its SDKs export them.
+package pipelinetest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	spanmetricses "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es"
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/eventsourcepy"
+	"github.com/otelcol-es/otelcol-es/processor/cqrsside"
+	"github.com/otelcol-es/otelcol-es/processor/projectionlag"
+)
+
+// pipeline is cqrsside → projectionlag → spanmetrics_es, each on its default config except that
+// cqrsside holds no span (it would wait on the real clock; these flows need no ancestor wait).
+type pipeline struct {
+	in      consumer.Traces
+	metrics *consumertest.MetricsSink
+	stop    []component.Component
+}
+
+func newPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	ctx := context.Background()
+	p := &pipeline{metrics: new(consumertest.MetricsSink)}
+
+	cf := spanmetricses.NewFactory()
+	conn, err := cf.CreateTracesToMetrics(ctx, connectortest.NewNopSettings(cf.Type()), cf.CreateDefaultConfig(), p.metrics)
+	require.NoError(t, err)
+
+	lf := projectionlag.NewFactory()
+	lag, err := lf.CreateTraces(ctx, processortest.NewNopSettings(lf.Type()), lf.CreateDefaultConfig(), conn)
+	require.NoError(t, err)
+
+	sf := cqrsside.NewFactory()
+	scfg := sf.CreateDefaultConfig().(*cqrsside.Config)
+	scfg.HoldSpans = "none"
+	side, err := sf.CreateTraces(ctx, processortest.NewNopSettings(sf.Type()), scfg, lag)
+	require.NoError(t, err)
+
+	for _, c := range []component.Component{conn, lag, side} {
+		require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
+	}
+	p.in, p.stop = side, []component.Component{side, lag, conn}
+	return p
+}
+
+// flush shuts the pipeline down, which makes the connector flush its series.
+func (p *pipeline) flush(t *testing.T) {
+	for _, c := range p.stop {
+		require.NoError(t, c.Shutdown(context.Background()))
+	}
+}
+
+// histogram sums the count and sum of every data point of a histogram metric in the last flush.
+func (p *pipeline) histogram(name string) (count uint64, sum float64) {
+	all := p.metrics.AllMetrics()
+	if len(all) == 0 {
+		return 0, 0
+	}
+	md := all[len(all)-1]
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Name() != name || m.Type() != pmetric.MetricTypeHistogram {
+					continue
+				}
+				for _, dp := range m.Histogram().DataPoints().All() {
+					count += dp.Count()
+					sum += dp.Sum()
+				}
+			}
+		}
+	}
+	return count, sum
+}
+
+// arrival is one export: what a process's SDK sends at one moment.
+type arrival struct {
+	at    time.Duration
+	spans []eventsourcepy.Span
+}
+
+// deliver sends the exports in the order they reach the collector.
+func (p *pipeline) deliver(t *testing.T, exports []arrival) {
+	sort.SliceStable(exports, func(i, j int) bool { return exports[i].at < exports[j].at })
+	for _, e := range exports {
+		require.NoError(t, p.in.ConsumeTraces(context.Background(), eventsourcepy.Traces(e.spans...)))
+	}
+}
+
+var t0 = time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+
+// outboxEnd is when the first write span naming an event (the outbox add) ends, in a Write's flow.
+const outboxEnd = 14 * time.Millisecond
+
+func write(i int) (eventsourcepy.Write, []eventsourcepy.Span, eventsourcepy.Span) {
+	w := eventsourcepy.Write{Service: "orders-api", Trace: fmt.Sprintf("write-%d", i), Start: t0.Add(time.Duration(i) * 100 * time.Millisecond),
+		AggregateID: fmt.Sprintf("order-%d", i), EventID: fmt.Sprintf("evt-%d", i), EventType: "OrderCreated", Topic: "orders"}
+	spans, save := w.Spans()
+	return w, spans, save
+}
+
+// TestLateProducersEveryLagMeasured: a projection's spans reach the collector before the writer's,
+// late by 0 to 30 s as SDKs flushing every 5 s and a gateway hop make them. No span waits, and every
+// lag observation still reaches cqrs.projection.lag with its exact value.
+func TestLateProducersEveryLagMeasured(t *testing.T) {
+	lateness := []time.Duration{0, 2 * time.Second, 5 * time.Second, 10 * time.Second, 20 * time.Second, 30 * time.Second}
+	const perLateness = 100
+	p := newPipeline(t)
+	var exports []arrival
+	var want float64
+	n := len(lateness) * perLateness
+	for i := range n {
+		w, ws, save := write(i)
+		apply := eventsourcepy.LiveApply{Service: "order-projector", Trace: fmt.Sprintf("apply-%d", i), Parent: save,
+			Start: w.Start.Add(50 * time.Millisecond), Subscription: "OrderSummaryProjection", EventID: w.EventID,
+			EventType: w.EventType, Topic: w.Topic, DB: "orders", Position: int64(i + 1)}
+		as, applySpan := apply.Spans()
+		want += float64(applySpan.Start.Sub(w.Start.Add(outboxEnd))) / 1e6
+		sent := apply.Start.Sub(t0) + 5*time.Second // the consumer's SDK exports first
+		exports = append(exports,
+			arrival{at: sent, spans: as},
+			arrival{at: sent + lateness[i%len(lateness)], spans: ws})
+	}
+	p.deliver(t, exports)
+	p.flush(t)
+
+	count, sum := p.histogram(semconv.MetricProjectionLag)
+	assert.Equal(t, uint64(n), count, "every apply's lag observed once")
+	assert.InDelta(t, want, sum, 1e-6, "each lag exact: apply start - end of the write naming the event")
+	calls, _ := p.histogram(semconv.MetricProjectionDuration)
+	assert.Equal(t, uint64(n), calls, "every apply counted once")
+}
+
+// TestFeedDrivenRunnersJoinTheirOwnEvent: eventsource-py 0.14's live runner is woken by a Kafka
+// message and applies every new event from the store's feed, so with two replicas on two partitions
+// half the applies run under another event's consume and dispatch spans. Each apply names its own
+// event: its lag comes from that event's write, not from the write of the message that woke it.
+// Consumer spans are exported first, the writer's 0 to 10 s later.
+func TestFeedDrivenRunnersJoinTheirOwnEvent(t *testing.T) {
+	const n = 40
+	p := newPipeline(t)
+	var exports []arrival
+	var want float64
+	observations := 0
+	writes := make([]eventsourcepy.Write, n)
+	saves := make([]eventsourcepy.Span, n)
+	for i := range n {
+		w, ws, save := write(i)
+		writes[i], saves[i] = w, save
+		exports = append(exports, arrival{at: w.Start.Sub(t0) + 5*time.Second + time.Duration(i%6)*2*time.Second, spans: ws})
+	}
+	// Replica r gets the messages of events i with i%2 == r; woken by message i, it applies every event
+	// it has not applied yet: i-1 (under message i's spans) and i.
+	for r := range 2 {
+		service := fmt.Sprintf("order-projector-%d", r)
+		next := 0
+		for i := r; i < n; i += 2 {
+			woke := writes[i]
+			msg := eventsourcepy.LiveApply{Service: service, Trace: fmt.Sprintf("r%d-msg-%d", r, i), Parent: saves[i],
+				Start: woke.Start.Add(60 * time.Millisecond), Subscription: "OrderSummaryProjection", EventID: woke.EventID,
+				EventType: woke.EventType, Topic: woke.Topic, DB: "orders"}
+			spans, _ := msg.Spans()
+			consume, dispatch := spans[0], spans[1]
+			batch := []eventsourcepy.Span{consume, dispatch}
+			last := i
+			if i+2 >= n {
+				last = n - 1 // the last wake-up drains the feed
+			}
+			for ; next <= last; next++ {
+				e := writes[next]
+				start := msg.Start.Add(time.Duration(next-i+2) * 3 * time.Millisecond)
+				if minStart := e.Start.Add(60 * time.Millisecond); start.Before(minStart) {
+					start = minStart // an event is applied after it was written
+				}
+				one := eventsourcepy.LiveApply{Service: service, Trace: fmt.Sprintf("r%d-apply-%d", r, next), Parent: saves[i],
+					Start: start, Subscription: "OrderSummaryProjection",
+					EventID: e.EventID, EventType: e.EventType, Topic: e.Topic, DB: "orders", Position: int64(next + 1)}
+				applySpans, apply := one.Spans()
+				// The apply and everything beneath it run under the waking message's dispatch span.
+				for _, s := range applySpans[2:] {
+					if s.ID == apply.ID {
+						s.Parent = dispatch.ID
+					}
+					batch = append(batch, s)
+				}
+				want += float64(apply.Start.Sub(e.Start.Add(outboxEnd))) / 1e6
+				observations++
+			}
+			exports = append(exports, arrival{at: msg.Start.Sub(t0) + 5*time.Second, spans: batch})
+		}
+	}
+	require.Equal(t, 2*n, observations, "each replica applies every event")
+	p.deliver(t, exports)
+	p.flush(t)
+
+	count, sum := p.histogram(semconv.MetricProjectionLag)
+	assert.Equal(t, uint64(observations), count)
+	assert.InDelta(t, want, sum, 1e-6, "every lag from the applied event's own write")
+}
