@@ -509,6 +509,12 @@ func (sc *scratch) apply(s ptrace.Span) {
 	sc.set2(semconv.MetricAttrProjectionName, pn, semconv.MetricAttrStatus, status(s))
 	sc.observe(Projection)
 
+	sc.lagAndDelay(attrs, pn)
+}
+
+// lagAndDelay observes the lag and consistency delay attrs carry (an apply span's, or a late join's
+// event's) into the current observation's series.
+func (sc *scratch) lagAndDelay(attrs pcommon.Map, pn string) {
 	replay := spanattr.Str(attrs, semconv.AttrProjectionPhase) == semconv.PhaseReplay
 	if v, ok := attrs.Get(semconv.AttrProjectionLagMs); ok {
 		if lag, ok := spanattr.Num(v); ok {
@@ -564,8 +570,8 @@ func (sc *scratch) lateApplies(s ptrace.Span) {
 func (sc *scratch) lateApply(attrs pcommon.Map, carrierService string) {
 	pn := spanattr.Str(attrs, semconv.AttrProjectionName)
 	traceID, spanID, ok := appliedIDs(attrs)
-	lag, hasLag := attrs.Get(semconv.AttrProjectionLagMs)
-	delay, hasDelay := attrs.Get(semconv.AttrConsistencyDelayMs)
+	_, hasLag := attrs.Get(semconv.AttrProjectionLagMs)
+	_, hasDelay := attrs.Get(semconv.AttrConsistencyDelayMs)
 	if pn == "" || !ok || !hasLag && !hasDelay {
 		sc.n.Invalid++
 		return
@@ -597,31 +603,7 @@ func (sc *scratch) lateApply(attrs pcommon.Map, carrierService string) {
 	}
 	sc.spanAttrs = attrs
 	sc.obs = series.Obs{Now: sc.now, Weight: 1, TraceID: traceID, SpanID: spanID}
-	replay := spanattr.Str(attrs, semconv.AttrProjectionPhase) == semconv.PhaseReplay
-	if hasLag {
-		if v, ok := spanattr.Num(lag); ok {
-			sc.obs.Value = math.Max(v, 0)
-			sc.set2(semconv.MetricAttrProjectionName, pn, semconv.MetricAttrEventType, spanattr.Str(attrs, semconv.AttrEventType))
-			if replay {
-				sc.observe(ReplayLag)
-			} else {
-				sc.observe(Lag)
-			}
-		} else {
-			sc.n.Invalid++
-		}
-	}
-	if hasDelay && !replay {
-		ct := spanattr.Str(attrs, semconv.AttrCommandType)
-		v, ok := spanattr.Num(delay)
-		if !ok || ct == "" {
-			sc.n.Invalid++
-			return
-		}
-		sc.obs.Value = math.Max(v, 0)
-		sc.set2(semconv.MetricAttrCommandType, ct, semconv.MetricAttrProjectionName, pn)
-		sc.observe(Consistency)
-	}
+	sc.lagAndDelay(attrs, pn)
 }
 
 // appliedIDs reads the apply span's ids a cqrs.projection.applied event names.
