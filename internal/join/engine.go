@@ -117,6 +117,7 @@ type Engine struct {
 	waiting  map[Key]uint64 // newest pending join waiting for a key
 	seq      uint64
 	commands *interner
+	names    *interner // projection names, event types, services of pending joins
 	seeds    [2]maphash.Seed
 	counts   Counts
 	woken    []uint64
@@ -138,11 +139,15 @@ func New(cfg Config, clock clockwork.Clock, record func(context.Context, Counts)
 		pending:  ringmap.New[uint64, pendingJoin](cfg.MaxPending, cfg.TTL, hashSeq),
 		waiting:  make(map[Key]uint64),
 		commands: newInterner(cfg.MaxCommandTypes),
+		names:    newInterner(maxNames),
 		seeds:    [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 	}
 	e.pending.OnRemove(e.pendingLeft)
 	return e
 }
+
+// maxNames bounds the names pending joins share; past it each copies its own.
+const maxNames = 10_000
 
 // hashSeq spreads sequential ids over the top bits ringmap indexes with.
 func hashSeq(s uint64) uint64 { return s * 0x9E3779B97F4A7C15 }

@@ -38,3 +38,20 @@ func (in *interner) name(id uint32) string {
 	}
 	return in.names[id]
 }
+
+// canonical returns the interned copy of name, interning it if there is room;
+// past the limit, a copy of its own. Names that key metrics (projection, event
+// type, service) are few, so pending joins share them instead of each
+// allocating its own.
+func (in *interner) canonical(name string) string {
+	if name == "" {
+		return ""
+	}
+	if id, found := in.ids[name]; found {
+		return in.names[id]
+	}
+	if id, ok := in.id(name); ok {
+		return in.names[id]
+	}
+	return strings.Clone(name)
+}

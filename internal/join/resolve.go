@@ -1,9 +1,5 @@
 package join
 
-import (
-	"strings"
-)
-
 // MaxLinks bounds the links followed per apply span.
 const MaxLinks = 2
 
@@ -210,14 +206,13 @@ type pendingJoin struct {
 
 // Await keeps a pending join for an apply span whose resolution can go
 // further (r.CanAwait): it completes when the awaited span arrives, through
-// Resume. The names in a are copied.
+// Resume. The names in a are copied (interned: pending joins share them).
 func (tx *Tx) Await(a Apply, t *Target, r *Resolution) {
 	if !r.CanAwait() {
 		return
 	}
-	a.Projection = strings.Clone(a.Projection)
-	a.EventType = strings.Clone(a.EventType)
-	a.Service = strings.Clone(a.Service)
+	names := tx.e.names
+	a.Projection, a.EventType, a.Service = names.canonical(a.Projection), names.canonical(a.EventType), names.canonical(a.Service)
 	tx.register(pendingJoin{Apply: a, target: *t, stage: r.awaitStage}, r.await)
 }
 

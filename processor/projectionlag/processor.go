@@ -455,6 +455,7 @@ func (p *lagProcessor) writeCompletion(tx *join.Tx, span ptrace.Span, jc *join.C
 	ev.SetName(semconv.EventProjectionApplied)
 	ev.SetTimestamp(pcommon.Timestamp(jc.End))
 	attrs := ev.Attributes()
+	attrs.EnsureCapacity(10)
 	attrs.PutStr(semconv.AttrProjectionName, jc.Projection)
 	if jc.EventType != "" {
 		attrs.PutStr(semconv.AttrEventType, jc.EventType)
