@@ -144,7 +144,7 @@ func checkPositionsBehind(t *testing.T, src scrape, tr *truth) {
 // checkDemoCollector checks the collector that received only esdemo's spans, with neither reported lag nor
 // event timestamp, through a link store too small to keep every producer (testdata/soak-demo.yaml). Its
 // projectionlag counters are esdemo's alone, so each unmeasured value is accounted for exactly:
-//   - a live apply without link lag was released without its producer: their number = link_unmatched;
+//   - a live apply without link lag never met its producer (its join expired): their number = link_unmatched;
 //   - a replayed apply without link lag found no producer (replays are looked up once, never held):
 //     their number = link_stale;
 //   - a consistency delay not measured is an apply released unmatched, or joined to its producer but not to
@@ -154,8 +154,19 @@ func checkPositionsBehind(t *testing.T, src scrape, tr *truth) {
 // Series with every sample have the exact sums esdemo measured on its own clock.
 func checkDemoCollector(ctx context.Context, t *testing.T, dc *testbed.Collector, src scrape, tr *truth) {
 	t.Helper()
-	tel, err := testbed.Scrape(ctx, "http://"+dc.Telemetry+"/metrics")
-	require.NoError(t, err)
+	// An apply whose producer left the store waits for it until link.ttl: count once none is pending.
+	var tel testbed.Families
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var err error
+		tel, err = testbed.Scrape(ctx, "http://"+dc.Telemetry+"/metrics")
+		require.NoError(t, err)
+		if tel.Has("otelcol_processor_projectionlag_link_pending") && tel.Sum("otelcol_processor_projectionlag_link_pending", nil) == 0 {
+			break
+		}
+		require.False(t, time.Now().After(deadline), "projectionlag's pending joins never expired")
+		time.Sleep(500 * time.Millisecond)
+	}
 	counted := map[string]float64{}
 	for _, n := range []string{"link_pairs", "link_unmatched", "link_command_unresolved", "link_stale", "link_evicted"} {
 		counted[n] = tel.Sum("otelcol_processor_projectionlag_"+n, nil)
