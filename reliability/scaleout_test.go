@@ -15,13 +15,16 @@ import (
 	"github.com/otelcol-es/otelcol-es/internal/testbed"
 )
 
-// startGateway runs config/gateway-lb-backend.yaml on a free OTLP/gRPC port, forwarding traces to backend.
-func startGateway(t *testing.T, backend string, extraEnv ...string) (*testbed.Collector, string) {
+// startGateway runs config/gateway-lb-backend.yaml, forwarding traces to backend; once it is ready,
+// gatewayAddr is its OTLP/gRPC address.
+func startGateway(t *testing.T, backend string, extraEnv ...string) *testbed.Collector {
 	t.Helper()
-	grpcAddr := testbed.FreeAddr(t)
-	env := append([]string{"OTELCOL_ES_GATEWAY_GRPC=" + grpcAddr, "OTELCOL_ES_BACKEND=" + backend}, extraEnv...)
-	c := testbed.StartCollector(t, collectorBin, env, "--config", configPath("gateway-lb-backend.yaml"))
-	return c, grpcAddr
+	env := append([]string{"OTELCOL_ES_BACKEND=" + backend}, extraEnv...)
+	return testbed.StartCollector(t, collectorBin, env, "--config", configPath("gateway-lb-backend.yaml"))
+}
+
+func gatewayAddr(t *testing.T, c *testbed.Collector) string {
+	return c.Addr(t, "OTELCOL_ES_GATEWAY_GRPC")
 }
 
 // writeOverlay writes a config fragment merged over a shipped config (--config a --config b).
@@ -56,18 +59,19 @@ func TestLoadBalancedGatewaysMatchSingleInstance(t *testing.T) {
 
 	sink, refSink := testbed.StartTraceSink(t), testbed.StartTraceSink(t)
 	var gws []*testbed.Collector
-	var addrs []string
 	for range 3 {
-		g, addr := startGateway(t, sink.Addr)
-		gws, addrs = append(gws, g), append(addrs, addr)
+		gws = append(gws, startGateway(t, sink.Addr))
 	}
-	ref, refAddr := startGateway(t, refSink.Addr)
+	ref := startGateway(t, refSink.Addr)
+	var addrs []string
+	for _, g := range append(gws, ref) {
+		g.WaitReady(t)
+		addrs = append(addrs, gatewayAddr(t, g))
+	}
 	agent := testbed.StartCollector(t, collectorBin,
-		[]string{"OTELCOL_ES_LB_GATEWAYS=" + strings.Join(addrs, ","), "RELIABILITY_REFERENCE=" + refAddr},
+		[]string{"OTELCOL_ES_LB_GATEWAYS=" + strings.Join(addrs[:3], ","), "RELIABILITY_REFERENCE=" + addrs[3]},
 		"--config", configPath("agent-lb.yaml"), "--config", writeOverlay(t, fmt.Sprintf(referenceOverlay, "load_balancing")))
-	for _, c := range append(gws, ref, agent) {
-		c.WaitReady(t)
-	}
+	agent.WaitReady(t)
 	var lbTargets []string
 	for _, g := range gws {
 		lbTargets = append(lbTargets, g.Prom)
