@@ -28,16 +28,18 @@ import (
 
 // TestCrashLosesNothingAccepted (R2): config/gateway-durable.yaml (file_storage persistent sending queue)
 // takes load while its downstream collector is first down, then up and receiving, then unreachable again
-// (so a backlog is on disk, however fast the machine); the load stops, every request answered, and the
-// gateway is SIGKILLed while its exporter retries, then restarted on the same storage directory. Every span in a request it answered OK before the kill
+// (so a backlog is on disk, however fast the machine); that load stops, every request answered; a second
+// load (another service) starts, and the gateway is SIGKILLed mid-load, then restarted on the same storage
+// directory. Every span in a request it answered OK before the kill
 // reaches the downstream collector after the restart (redeliveries allowed: at-least-once).
 //
 // The gateway's CQRS counters (in-memory aggregates) restart after the crash as new series with a new
 // otelcol_instance_id and a new start time: the OTLP metrics (written to a file by an overlay) show every
 // cumulative point of the first incarnation starting before the kill and every point of the second
 // starting after it, and a real Prometheus scraping the same address before and after holds the two
-// incarnations apart: each one's cqrs_command_total is exactly the commands it accepted (the restarted one
-// does not count the replayed queue again).
+// incarnations apart: the killed one's cqrs_command_total for the first load is exactly the commands it
+// accepted, the restarted one's exactly those sent to it after the restart (the replayed queue is not
+// counted again); the second load, cut by the kill, is only bounded.
 func TestCrashLosesNothingAccepted(t *testing.T) {
 	promBin := testbed.PrometheusBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -58,15 +60,14 @@ service:
       exporters: [prometheus, file/cqrs]
 `)
 	const copies, commandsPerCopy, spansPerCopy = 16, 3, 8 // cqrs-conventions-traces.json: PlaceOrder x2, CancelOrder x1
-	// Before the kill, Prometheus has scraped the first incarnation's final counts: every command it accepted.
-	var killAt time.Time
+	// Before the second load, Prometheus has scraped the first incarnation's final counts for the first:
+	// every command it accepted.
 	var commandsBefore float64
 	seen := func(accepted []pcommon.SpanID) {
 		commandsBefore = float64(len(accepted) / spansPerCopy * commandsPerCopy)
-		waitPromValue(ctx, t, prom, `sum(cqrs_command_total)`, func(v float64) bool { return v == commandsBefore })
-		killAt = time.Now()
+		waitPromValue(ctx, t, prom, `sum(cqrs_command_total{service_name="order-service"})`, func(v float64) bool { return v == commandsBefore })
 	}
-	accepted, sink, addr := crashScenario(t, seen, promRelay, []string{"RELIABILITY_METRICS_FILE=" + metricsFile},
+	accepted, sink, addr, killAt := crashScenario(t, seen, promRelay, []string{"RELIABILITY_METRICS_FILE=" + metricsFile},
 		"--config", configPath("gateway-durable.yaml"), "--config", overlay)
 	waitDelivered(t, accepted, sink, 2*time.Minute)
 	// The queue replays straight to the exporter; new spans make the second incarnation count again. They are
@@ -88,13 +89,13 @@ service:
 	// Prometheus had scraped. A reused instance id, a counter carried over, or a replay counted again fails
 	// here.
 	byInstance := func(id string) string {
-		return fmt.Sprintf(`sum(last_over_time(cqrs_command_total{otelcol_instance_id=%q}[10m]))`, id)
+		return fmt.Sprintf(`sum(last_over_time(cqrs_command_total{otelcol_instance_id=%q,service_name="order-service"}[10m]))`, id)
 	}
 	waitPromValue(ctx, t, prom, byInstance(restarted), func(v float64) bool { return v == moreBatches*copies*commandsPerCopy })
 	before := promScalar(ctx, t, prom, byInstance(killed))
 	t.Logf("cqrs_command_total in Prometheus: killed incarnation %v, restarted %v", before, moreBatches*copies*commandsPerCopy)
 	assert.Positive(t, commandsBefore)
-	assert.Equal(t, commandsBefore, before, "the killed incarnation's commands in Prometheus = those it accepted")
+	assert.Equal(t, commandsBefore, before, "the killed incarnation's commands of the first load in Prometheus = those it accepted")
 }
 
 // sendAccepted exports td to addr until the collector accepts it (retrying refusals), failing the test on
@@ -218,7 +219,7 @@ service:
     traces:
       processors: [memory_limiter, cqrsside, projectionlag, batch]
 `)
-	accepted, sink, _ := crashScenario(t, nil, nil, nil, "--config", configPath("gateway-durable.yaml"), "--config", overlay)
+	accepted, sink, _, _ := crashScenario(t, nil, nil, nil, "--config", configPath("gateway-durable.yaml"), "--config", overlay)
 	// Give the restarted gateway time to deliver whatever survived, then count.
 	var last int
 	for stable := 0; stable < 10; time.Sleep(time.Second) {
@@ -234,11 +235,13 @@ service:
 }
 
 // crashScenario runs load into a gateway started with env and args (a persistent queue towards
-// OTELCOL_ES_BACKEND), stops it, kills the gateway with SIGKILL with a backlog in its queue (after
-// beforeKill, if any, returned; it gets the spans accepted) and restarts it. promRelay, if any, forwards to
-// the Prometheus exporter of the incarnation that is up. It returns the spans accepted before the kill, the
-// sink behind the downstream collector and the restarted gateway's OTLP/gRPC address.
-func crashScenario(t *testing.T, beforeKill func(accepted []pcommon.SpanID), promRelay *testbed.Relay, env []string, args ...string) ([]pcommon.SpanID, *testbed.TraceSink, string) {
+// OTELCOL_ES_BACKEND) and stops it with a backlog in the queue (then calls firstLoad, if any, with the spans
+// accepted), starts a second load (service order-service-b), kills the gateway with SIGKILL mid-load and
+// restarts it. promRelay, if any, forwards to the Prometheus exporter of the incarnation that is up. It
+// returns the spans accepted before the kill, the sink behind the downstream collector, the restarted
+// gateway's OTLP/gRPC address and the time of the kill.
+func crashScenario(t *testing.T, firstLoad func(accepted []pcommon.SpanID), promRelay *testbed.Relay, env []string, args ...string) (
+	[]pcommon.SpanID, *testbed.TraceSink, string, time.Time) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
@@ -286,23 +289,35 @@ func crashScenario(t *testing.T, beforeKill func(accepted []pcommon.SpanID), pro
 	// The load stops with every request answered: what the gateway accepted is known exactly.
 	stopLoad()
 	wg.Wait()
-	accepted := s.acceptedSpans()
-	if beforeKill != nil {
-		beforeKill(accepted)
+	if firstLoad != nil {
+		firstLoad(s.acceptedSpans())
 	}
+	// The kill comes mid-load: requests in flight, spans inside the pipeline.
+	s2 := &sender{service: "order-service-b"}
+	loadCtx, stopLoad = context.WithCancel(ctx)
+	wg = s2.run(loadCtx, t, func() string { return target.Load().(string) }, 4, 16, false)
+	n = s2.acceptedBatches.Load()
+	for s2.acceptedBatches.Load() < n+50 {
+		require.NoErrorf(t, ctx.Err(), "waiting for the second load; %d batches accepted", s2.acceptedBatches.Load())
+		time.Sleep(50 * time.Millisecond)
+	}
+	killAt := time.Now()
 	require.NoError(t, gw.Cmd.Process.Kill())
 	gw.Stop() // reaps the killed process
 	if promRelay != nil {
 		promRelay.Down()
 	}
+	stopLoad()
+	wg.Wait()
+	accepted := append(s.acceptedSpans(), s2.acceptedSpans()...)
 	pending := len(missing(accepted, sink))
-	t.Logf("accepted before the kill: %d batches, %d spans; downstream had %d of them, %d pending; sender errors: %v",
-		s.acceptedBatches.Load(), len(accepted), len(accepted)-pending, pending, s.codeCounts())
+	t.Logf("accepted before the kill: %d+%d batches, %d spans; downstream had %d of them, %d pending; sender errors: %v, %v",
+		s.acceptedBatches.Load(), s2.acceptedBatches.Load(), len(accepted), len(accepted)-pending, pending, s.codeCounts(), s2.codeCounts())
 	require.Positive(t, pending, "everything was delivered before the kill: the test proved nothing")
 
 	_, addr = startGW()
 	downstreamRelay.To(downstream.Addr(t, "RELIABILITY_DOWNSTREAM_GRPC"))
-	return accepted, sink, addr
+	return accepted, sink, addr, killAt
 }
 
 func promScalar(ctx context.Context, t *testing.T, base, q string) float64 {

@@ -22,6 +22,9 @@ import (
 // sender exports OTLP batches over gRPC from several goroutines and remembers exactly which spans the
 // collector accepted (answered OK), and how it refused the others.
 type sender struct {
+	// service, when set, replaces the seed's service.name: load told apart in the CQRS metrics.
+	service string
+
 	mu       sync.Mutex
 	accepted []pcommon.SpanID
 
@@ -60,6 +63,11 @@ func spanIDs(td ptrace.Traces) []pcommon.SpanID {
 func (s *sender) run(ctx context.Context, t *testing.T, target func() string, workers, copies int, retry bool) *sync.WaitGroup {
 	t.Helper()
 	seed := testbed.LoadTraces(t, "cqrs-conventions-traces.json")
+	if s.service != "" {
+		for _, rs := range seed.ResourceSpans().All() {
+			rs.Resource().Attributes().PutStr("service.name", s.service)
+		}
+	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
