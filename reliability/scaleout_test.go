@@ -117,12 +117,15 @@ func TestLoadBalancedGatewaysMatchSingleInstance(t *testing.T) {
 
 // waitSpans waits until the agent accepted every span, the gateways together accepted each exactly once on
 // their gwReceiver (otlp behind load_balancing, kafka behind a consumer group), each of them some, the
-// reference accepted all, and both traces backends received them all, each once. It returns a recheck to
-// call once the test's other checks are done: a duplicate that arrived after the wait fails it.
+// reference accepted all, and both traces backends received every one. A backend may receive a span twice:
+// a gateway's exporter sends again what the backend did not answer within its timeout (at-least-once; on a
+// loaded machine the test's in-process backend can be that slow), which changes no count a collector
+// makes; those redeliveries are reported. It returns a recheck to call once the test's other checks are
+// done: a duplicate that reached a collector after the wait fails it.
 func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Collector, gws []*testbed.Collector, gwReceiver string,
 	ref *testbed.Collector, sink, refSink *testbed.TraceSink) (recheck func()) {
 	t.Helper()
-	keys := []string{"agent", "gateways", "reference", "backend", "backend distinct", "reference backend", "reference backend distinct"}
+	keys := []string{"agent", "gateways", "reference", "backend distinct", "reference backend distinct"}
 	observe := func() map[string]float64 {
 		state := map[string]float64{}
 		a, _, err := acceptedSpans(ctx, agent, "otlp")
@@ -155,7 +158,8 @@ func waitSpans(ctx context.Context, t *testing.T, want int64, agent *testbed.Col
 			for i := range gws {
 				assert.Positivef(t, state[fmt.Sprintf("gateway%d", i)], "gateway %d received no spans: the load was not spread", i)
 			}
-			t.Logf("spans: %v", state)
+			t.Logf("spans: %v (redelivered to the backends: %v and %v)", state, state["backend"]-state["backend distinct"],
+				state["reference backend"]-state["reference backend distinct"])
 			return func() {
 				t.Helper()
 				later := observe()
