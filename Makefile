@@ -1,5 +1,5 @@
 # otelcol-es — see README.md. Every target works on a fresh machine with Go 1.26 and network access
-# to the Go module proxy; `make test` also needs `prometheus` (Debian package) for the end-to-end tests.
+# to the Go module proxy; `make test` first installs what its tests need besides Go (test-deps).
 
 GO         ?= go
 BIN        := bin/otelcol-es
@@ -24,8 +24,13 @@ export OTELCOL_ES_DEMO_BIN := $(CURDIR)/$(DEMO_BIN)
 export OTELCOL_ES_LOAD_BIN := $(CURDIR)/$(LOAD_BIN)
 export OTELCOL_ES_VIEW_BIN := $(CURDIR)/$(VIEW_BIN)
 export OTELCOL_ES_IMAGE := $(IMAGE)
+# The image test builds with buildah and runs the image with chroot: root only. Elsewhere `make test` skips
+# it, and says so.
+ifneq ($(shell id -u),0)
+export OTELCOL_ES_SKIP_IMAGE_TEST ?= 1
+endif
 
-.PHONY: all build build-race demo load view image run test deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
+.PHONY: all build build-race demo load view image run test test-deps deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
 
 all: build
 
@@ -71,9 +76,15 @@ run: build demo view
 # (a data race it reports fails the test) and the binaries built once by `demo` and `load`; the overload
 # test bounds RSS, so it runs the normal build (the reliability suite includes a 60 s soak; `make soak` runs
 # it for 10 minutes on the normal build).
-test: build build-race demo load view
+test: test-deps build build-race demo load view
+	@if [ "$$OTELCOL_ES_SKIP_IMAGE_TEST" = 1 ]; then echo "OTELCOL_ES_SKIP_IMAGE_TEST=1: the image test is skipped (it needs root)"; fi
 	@for m in $(TEST_MODULES); do echo "== go test $$m"; (cd $$m && OTELCOL_ES_BIN=$(CURDIR)/$(RACE_BIN) OTELCOL_ES_RELEASE_BIN=$(CURDIR)/$(BIN) \
 	  $(GO) test $(GOTESTFLAGS) -timeout 30m ./...) || exit 1; done
+
+# What the tests need besides Go (prometheus/promtool, postgresql, buildah), installed from Debian's packages
+# with one apt-get run (sudo when not root) when missing, or a stop at once with the command that would.
+test-deps:
+	@./scripts/test-deps.sh
 
 # Every collector/contrib pin in every go.mod and ocb manifest next to the newest listed version.
 deps-report:

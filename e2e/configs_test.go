@@ -152,11 +152,10 @@ func walk(node any, path string, f func(path, v string)) {
 // The gateway config's OTLP receiver demands TLS and the bearer token from its token file.
 func TestGatewayRefusesWrongTokenAcceptsRightOne(t *testing.T) {
 	pki := newTestPKI(t)
-	grpcAddr := tb.FreeAddr(t)
-	env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir(), "OTELCOL_ES_GATEWAY_GRPC="+grpcAddr,
-		"OTELCOL_ES_GATEWAY_HTTP="+tb.FreeAddr(t))
+	env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir())
 	c := tb.StartCollector(t, collectorBin, env, "--config", filepath.Join("..", "config", "gateway.yaml"))
 	c.WaitReady(t)
+	grpcAddr := c.Addr(t, "OTELCOL_ES_GATEWAY_GRPC")
 
 	pool := x509.NewCertPool()
 	pool.AddCert(pki.ca)
@@ -224,11 +223,13 @@ func (p *testPKI) env(t *testing.T) []string {
 		"OTELCOL_ES_TLS_CERT=" + p.certFile,
 		"OTELCOL_ES_TLS_KEY=" + p.keyFile,
 		"OTELCOL_ES_TOKEN_FILE=" + p.tokenFile,
-		"OTELCOL_ES_BACKEND=" + tb.FreeAddr(t),
+		// Nothing listens there: a port kept from every other process for as long as the test needs it.
+		"OTELCOL_ES_BACKEND=" + tb.ReservedAddr(t),
 		"OTELCOL_ES_BACKEND_INSECURE=true",
-		"OTELCOL_ES_REMOTE_WRITE_URL=http://" + tb.FreeAddr(t) + "/api/v1/write",
-		"OTELCOL_ES_GATEWAY_GRPC=" + tb.FreeAddr(t),
-		"OTELCOL_ES_GATEWAY_HTTP=" + tb.FreeAddr(t),
+		"OTELCOL_ES_REMOTE_WRITE_URL=http://" + tb.ReservedAddr(t) + "/api/v1/write",
+		// StartCollector binds the listeners on ports of the collector's choosing; these are for `validate`.
+		"OTELCOL_ES_GATEWAY_GRPC=" + tb.AnyPort,
+		"OTELCOL_ES_GATEWAY_HTTP=" + tb.AnyPort,
 	}
 }
 

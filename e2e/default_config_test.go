@@ -30,26 +30,10 @@ func TestDefaultConfigCQRSConventionsOverEveryTransport(t *testing.T) {
 	mf := tb.WaitForValue(ctx, t, "http://"+c.Prom+"/metrics", 90*time.Second,
 		"cqrs_command_total", map[string]string{"command_type": "PlaceOrder", "command_status": "success"}, 2*n)
 
-	for _, tc := range []struct {
-		metric string
-		labels map[string]string
-		want   float64
-	}{
-		{"cqrs_command_total", map[string]string{"command_type": "CancelOrder", "command_status": "error"}, 1 * n},
-		{"cqrs_command_duration", map[string]string{"command_type": "PlaceOrder", "command_status": "success"}, 2 * n},
-		{"cqrs_events_produced", map[string]string{"command_type": "PlaceOrder"}, 3 * n},
-		{"cqrs_query_total", map[string]string{"query_type": "GetOrder", "query_status": "success"}, 2 * n},
-		{"cqrs_query_total", map[string]string{"query_type": "ListOrders", "query_status": "success"}, 1 * n},
-		{"cqrs_query_duration", map[string]string{"query_type": "GetOrder", "query_status": "success"}, 2 * n},
-		{"cqrs_query_result_size", map[string]string{"query_type": "ListOrders"}, 1 * n},
-		{"cqrs_projection_lag", map[string]string{"projection_name": "OrderSummary", "event_type": "OrderPlaced"}, 2 * n},
-		{"cqrs_projection_total", map[string]string{"projection_name": "OrderSummary", "status": "success"}, 2 * n},
-		{"cqrs_consistency_delay", map[string]string{"command_type": "PlaceOrder", "projection_name": "OrderSummary"}, 2 * n},
-	} {
-		labels := withLabel(tc.labels, "service_name", "order-service")
-		got, ok := mf.Value(tc.metric, labels)
-		if assert.Truef(t, ok, "no series %s%v", tc.metric, labels) {
-			assert.Equalf(t, tc.want, got, "%s%v", tc.metric, labels)
+	for _, tc := range seedCounts(n) {
+		got, ok := mf.Value(tc.metric, tc.labels)
+		if assert.Truef(t, ok, "no series %s%v", tc.metric, tc.labels) {
+			assert.Equalf(t, tc.want, got, "%s%v", tc.metric, tc.labels)
 		}
 	}
 	for _, tc := range []struct {
@@ -111,4 +95,33 @@ func BenchmarkMetricsVisible(b *testing.B) {
 		sent += 2 // PlaceOrder x2 per send
 		tb.WaitForValue(ctx, b, "http://"+c.Prom+"/metrics", 5*time.Minute, "cqrs_command_total", labels, sent)
 	}
+}
+
+// seriesCount is one series' expected value (counters) or count (histograms).
+type seriesCount struct {
+	metric string
+	labels map[string]string
+	want   float64
+}
+
+// seedCounts are the CQRS series testdata/cqrs-conventions-traces.json gives, sent n times (the first:
+// cqrs_command_total{PlaceOrder,success} = 2n, whose wait every caller starts with).
+func seedCounts(n float64) []seriesCount {
+	out := []seriesCount{
+		{"cqrs_command_total", map[string]string{"command_type": "PlaceOrder", "command_status": "success"}, 2 * n},
+		{"cqrs_command_total", map[string]string{"command_type": "CancelOrder", "command_status": "error"}, 1 * n},
+		{"cqrs_command_duration", map[string]string{"command_type": "PlaceOrder", "command_status": "success"}, 2 * n},
+		{"cqrs_events_produced", map[string]string{"command_type": "PlaceOrder"}, 3 * n},
+		{"cqrs_query_total", map[string]string{"query_type": "GetOrder", "query_status": "success"}, 2 * n},
+		{"cqrs_query_total", map[string]string{"query_type": "ListOrders", "query_status": "success"}, 1 * n},
+		{"cqrs_query_duration", map[string]string{"query_type": "GetOrder", "query_status": "success"}, 2 * n},
+		{"cqrs_query_result_size", map[string]string{"query_type": "ListOrders"}, 1 * n},
+		{"cqrs_projection_lag", map[string]string{"projection_name": "OrderSummary", "event_type": "OrderPlaced"}, 2 * n},
+		{"cqrs_projection_total", map[string]string{"projection_name": "OrderSummary", "status": "success"}, 2 * n},
+		{"cqrs_consistency_delay", map[string]string{"command_type": "PlaceOrder", "projection_name": "OrderSummary"}, 2 * n},
+	}
+	for i := range out {
+		out[i].labels = withLabel(out[i].labels, "service_name", "order-service")
+	}
+	return out
 }

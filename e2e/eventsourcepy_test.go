@@ -121,10 +121,10 @@ func TestEventsourcePyThroughSidecarsAndGateway(t *testing.T) {
 	defer cancel()
 	backend := tb.StartTraceSink(t)
 	backend.Keep()
-	gwAddr := tb.FreeAddr(t)
-	gw := tb.StartCollector(t, collectorBin, []string{"OTELCOL_ES_BACKEND=" + backend.Addr, "OTELCOL_ES_GATEWAY_GRPC=" + gwAddr},
+	gw := tb.StartCollector(t, collectorBin, []string{"OTELCOL_ES_BACKEND=" + backend.Addr},
 		"--config", filepath.Join(tb.RepoRoot(), "config", "gateway-lb-backend.yaml"))
 	gw.WaitReady(t)
+	gwAddr := gw.Addr(t, "OTELCOL_ES_GATEWAY_GRPC")
 	prom := tb.StartPrometheus(t, tb.PrometheusBinary(t), []string{gw.Prom})
 
 	f := newPyFlows(time.Now().Add(-10*time.Second), "lb")

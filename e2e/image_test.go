@@ -136,12 +136,12 @@ func TestImage(t *testing.T) {
 	for _, kv := range cfg.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		if host, _, err := net.SplitHostPort(v); err == nil && strings.HasPrefix(k, "OTELCOL_ES_") {
-			ports[k] = tb.Port(tb.FreeAddr(t))
+			ports[k] = tb.Port(tb.ReservedAddr(t))
 			v = net.JoinHostPort(host, ports[k])
 		}
 		runEnv = append(runEnv, k+"="+v)
 	}
-	ports["OTELCOL_ES_TELEMETRY_PORT"] = tb.Port(tb.FreeAddr(t))
+	ports["OTELCOL_ES_TELEMETRY_PORT"] = tb.Port(tb.ReservedAddr(t))
 	runEnv = append(runEnv, "OTELCOL_ES_TELEMETRY_PORT="+ports["OTELCOL_ES_TELEMETRY_PORT"])
 
 	ver := exec.CommandContext(ctx, "chroot", "--userspec="+imageUser, rootfs, cfg.Entrypoint[0], "--version")

@@ -40,7 +40,7 @@ service:
       readers:
         - pull:
             exporter:
-              prometheus: {host: 127.0.0.1, port: '${env:OTELCOL_ES_TELEMETRY_PORT}'}
+              prometheus: {host: '${env:OTELCOL_ES_TELEMETRY_HOST}', port: '${env:OTELCOL_ES_TELEMETRY_PORT}'}
 `
 
 // Two replicas of one service, each with its own config/sidecar.yaml, push to one backend. Their cqrs.* series
@@ -60,7 +60,6 @@ func TestSidecarReplicasDoNotCollide(t *testing.T) {
 	replicas := func(t *testing.T, service string, envA []string, args ...string) (*tb.Collector, []*groundTruth, []*tb.Collector) {
 		backend := tb.StartCollector(t, collectorBin, nil, "--config", backendFile)
 		backend.WaitReady(t)
-		// One at a time: the free ports of one are only taken once it listens.
 		a := tb.StartCollector(t, collectorBin, append([]string{"OTELCOL_ES_BACKEND=" + backend.GRPC}, envA...), append([]string{"--config", sidecar}, args...)...)
 		a.WaitReady(t)
 		b := tb.StartCollector(t, collectorBin, []string{"OTELCOL_ES_BACKEND=" + backend.GRPC}, append([]string{"--config", sidecar}, args...)...)

@@ -43,8 +43,9 @@ func TestKafkaConsumerGroupMatchesDirectPipeline(t *testing.T) {
 		gws = append(gws, testbed.StartCollector(t, collectorBin, append([]string{"OTELCOL_ES_BACKEND=" + sink.Addr}, kenv...),
 			"--config", configPath("gateway-kafka.yaml")))
 	}
-	ref, refAddr := startGateway(t, refSink.Addr)
-	agent := testbed.StartCollector(t, collectorBin, append([]string{"RELIABILITY_REFERENCE=" + refAddr}, kenv...),
+	ref := startGateway(t, refSink.Addr)
+	ref.WaitReady(t)
+	agent := testbed.StartCollector(t, collectorBin, append([]string{"RELIABILITY_REFERENCE=" + gatewayAddr(t, ref)}, kenv...),
 		"--config", configPath("agent-kafka.yaml"), "--config", writeOverlay(t, fmt.Sprintf(referenceOverlay, "kafka")))
 	for _, c := range append(gws, ref, agent) {
 		c.WaitReady(t)

@@ -24,57 +24,67 @@ const (
 )
 
 // TestOverloadRefusesRetryablyAndLosesNothing (R3): testdata/overload.yaml (memory_limiter limit_mib 192) in
-// front of a slow backend. First the pipeline's saturation is measured: esload offers far more than it can
-// take, and the rate the backend receives at is the saturation S. Then esload offers 3×S, with esdemo
-// alongside. The collector refuses with retryable codes only, both senders retry (esload as an SDK would,
-// esdemo with the OpenTelemetry SDK's own OTLP exporter), peak RSS stays under limit + slack, and once the
-// load stops everything offered is accepted and every span accepted reaches the backend.
+// front of a backend that takes nothing until the collector has refused: whatever it accepts meanwhile
+// stays in it, so offering more than its memory_limiter and sending queue hold (overloadOffered spans: a
+// count, not a rate) makes it refuse on any machine, fast or loaded. Then esdemo joins and the backend takes
+// spans again. The collector refuses with retryable codes only, both senders retry (esload as an SDK would,
+// esdemo with the OpenTelemetry SDK's own OTLP exporter), peak RSS stays under limit + slack, and in the end
+// everything offered is accepted and every span accepted reaches the backend.
 func TestOverloadRefusesRetryablyAndLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	sink := testbed.StartTraceSink(t)
-	// At most 2 consumers x 2048 spans / 150 ms = 27k spans/s reach the backend (measured under overload: ~11k).
-	sink.SetDelay(150 * time.Millisecond)
-	addr := testbed.FreeAddr(t)
+	sink.Hold()
+	defer sink.Release()
 	require.Falsef(t, testbed.IsRaceBuild(releaseBin), "%s is a -race build, whose RSS the limit below does not bound: set OTELCOL_ES_RELEASE_BIN to a normal build", releaseBin)
 	c := testbed.StartCollector(t, releaseBin, []string{
-		"OTELCOL_ES_GATEWAY_GRPC=" + addr, "OTELCOL_ES_BACKEND=" + sink.Addr,
+		"OTELCOL_ES_BACKEND=" + sink.Addr,
 		fmt.Sprintf("RELIABILITY_LIMIT_MIB=%d", overloadLimitMiB), fmt.Sprintf("RELIABILITY_SPIKE_MIB=%d", overloadSpikeMiB),
 		fmt.Sprintf("GOMEMLIMIT=%dMiB", overloadLimitMiB),
 	}, "--config", filepath.Join("testdata", "overload.yaml"))
 	c.WaitReady(t)
+	addr := c.Addr(t, "OTELCOL_ES_GATEWAY_GRPC")
 	pid := c.Cmd.Process.Pid
 
 	idle := readStatusKiB(pid, "VmRSS") / 1024
 	var peak rssPeak
 	stopSampling := peak.sample(pid)
 
-	saturation := measureSaturation(ctx, t, addr, sink)
-	base := waitDrained(ctx, t, c, sink)
-	offered := 3 * saturation
-	t.Logf("saturation %.0f spans/s (backend receive rate under overload); offering 3x = %.0f spans/s", saturation, offered)
-
-	// esdemo shares the overloaded collector for the same load phase; then both drain, retrying what was
-	// refused.
-	const overloadFor = 10 * time.Second
-	demo := startDemo(ctx, t, addr, "-duration", overloadFor.String(), "-rate", "40", "-service-name", "overload-demo",
+	// esload offers overloadOffered spans in all, however long that takes here, and retries what is
+	// refused; its drain outlasts the hold.
+	const loadFor = 10 * time.Second
+	var load *loadResult
+	var loadErr error
+	var loadDone sync.WaitGroup
+	loadDone.Go(func() {
+		load, loadErr = runLoadE(ctx, t, addr, "-rate", fmt.Sprint(overloadOffered/loadFor.Seconds()), "-duration", loadFor.String(),
+			"-pool", "0", "-retry", "-drain", "4m")
+	})
+	// The collector refuses while only esload sends: esload meets refusals.
+	refused := waitRefused(ctx, t, c)
+	t.Logf("the collector refused %v spans while its backend took nothing", refused)
+	// esdemo joins the overloaded collector, the backend takes spans again, and both senders drain,
+	// retrying what was refused.
+	demo := startDemo(ctx, t, addr, "-duration", loadFor.String(), "-rate", "40", "-service-name", "overload-demo",
 		// Its exporter backs off up to 30 s between attempts; give the final flush room for that.
 		"-drain-timeout", "2m")
-	load := runLoad(ctx, t, addr, "-rate", fmt.Sprint(offered), "-duration", overloadFor.String(), "-pool", "0",
-		"-retry", "-drain", "3m")
+	sink.Release()
 	tr, err := demo()
 	require.NoError(t, err)
+	loadDone.Wait()
+	require.NoError(t, loadErr)
 	stopSampling()
 
 	st := load.Stats
 	rss, hwm := peak.max(), readStatusKiB(pid, "VmHWM")/1024
-	t.Logf("esload at 3x saturation: offered %d spans, accepted %d, %d refusals retried, failed %d, backlog %d",
+	t.Logf("esload: offered %d spans, accepted %d, %d refusals retried, failed %d, backlog %d",
 		st.Offered.Spans, st.Sent.Spans, st.Refusals, st.Failed.Spans, st.Backlog.Spans)
 	t.Logf("RSS: idle %d MiB, peak sampled %d MiB, VmHWM %d MiB; limit_mib %d", idle, rss, hwm, overloadLimitMiB)
 
-	assert.Positive(t, st.Refusals, "the collector never refused: the load did not saturate it")
+	assert.GreaterOrEqual(t, st.Offered.Spans, int64(overloadOffered), "esload offered what it was asked to")
+	assert.Positive(t, st.Refusals, "esload met no refusal, though the collector refused while only esload sent")
 	assert.Zero(t, st.Failed, "refusals must be retryable (Unavailable / ResourceExhausted): %s", st.LastError)
-	assert.Zero(t, st.Backlog, "once the load stopped, every request offered was accepted after retries")
+	assert.Zero(t, st.Backlog, "once the backend took spans again, every request offered was accepted after retries")
 	// The slack: memory_limiter bounds the Go heap; RSS also holds what the idle process already has
 	// resident (the ~190 MB binary's touched pages, runtime, caches preallocated at start-up: ~100 MiB
 	// measured), plus what the Go runtime keeps beside the heap it counts (stacks, GC metadata, freed spans
@@ -89,35 +99,31 @@ func TestOverloadRefusesRetryablyAndLosesNothing(t *testing.T) {
 	received := waitDrained(ctx, t, c, sink)
 	assert.Equal(t, received, float64(sink.Distinct()), "spans accepted by the receiver = distinct spans at the backend")
 	// esdemo's exporter retried its refused batches; the Go SDK's OTLP exporter gives up on a batch when
-	// its export timeout (10 s by default, covering every retry) runs out, so under a long overload some of
-	// the demo's spans may be dropped in the app, never accepted. Those are the SDK's to keep: report them.
-	demoAccepted := int64(received-base) - st.Sent.Spans
+	// its export timeout (10 s by default, covering every retry) runs out, so some of the demo's spans may
+	// be dropped in the app, never accepted. Those are the SDK's to keep: report them.
+	demoAccepted := int64(received) - st.Sent.Spans
 	t.Logf("esdemo: %d spans ended, %d accepted by the collector (the rest dropped by the SDK after its export timeout)",
 		tr.SpansTotal, demoAccepted)
 	assert.Positive(t, demoAccepted, "none of esdemo's spans got through")
 	assert.LessOrEqual(t, demoAccepted, tr.SpansTotal, "more spans accepted than esload and esdemo sent")
 }
 
-// measureSaturation offers the collector at addr far more than its backend takes, without retries, and
-// returns the rate (spans/s) at which spans reached the backend once that rate had settled.
-func measureSaturation(ctx context.Context, t *testing.T, addr string, sink *testbed.TraceSink) float64 {
+// overloadOffered is what esload offers: three times what overload.yaml's sending queue holds (queue_size
+// 200 000 spans) while its backend takes nothing; its memory_limiter refuses sooner.
+const overloadOffered = 600_000
+
+// waitRefused waits until the collector's receiver has refused spans, and returns how many.
+func waitRefused(ctx context.Context, t *testing.T, c *testbed.Collector) float64 {
 	t.Helper()
-	const settle, window = 3 * time.Second, 5 * time.Second
-	var done sync.WaitGroup
-	var loadErr error
-	done.Go(func() {
-		// Its own seed: the spans of the 3x run that follows must not repeat these span ids.
-		_, loadErr = runLoadE(ctx, t, addr, "-rate", "150000", "-duration", (settle + window + time.Second).String(), "-pool", "0",
-			"-retry=false", "-drain", "10s", "-seed", "2")
-	})
-	time.Sleep(settle)
-	from, t0 := sink.Spans(), time.Now()
-	time.Sleep(window)
-	rate := float64(sink.Spans()-from) / time.Since(t0).Seconds()
-	done.Wait()
-	require.NoError(t, loadErr)
-	require.Positive(t, rate, "nothing reached the backend while calibrating")
-	return rate
+	for {
+		_, refused, err := acceptedSpans(ctx, c, "otlp")
+		require.NoError(t, err)
+		if refused > 0 {
+			return refused
+		}
+		require.NoError(t, ctx.Err(), "the collector never refused, though its backend took nothing")
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // waitDrained waits until the backend holds every span the collector accepted (distinct ids) and returns

@@ -46,30 +46,68 @@ func StartPrometheusWithRules(t testing.TB, bin string, targets, ruleFiles []str
 		"  - job_name: otelcol-es\n    static_configs:\n      - targets: %s\n", rj, tj)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
-	addr := FreeAddr(t)
+	// Prometheus binds port 0 and the test reads back what it bound: no port can be lost to another process
+	// in between. Should it still exit before it is ready (anything else on a loaded machine), it is
+	// started again, up to three times.
+	var last string
+	for attempt := 1; attempt <= 3; attempt++ {
+		base, out, ok := startPrometheus(t, bin, cfgPath, filepath.Join(dir, fmt.Sprintf("data%d", attempt)), extraFlags)
+		if ok {
+			return base
+		}
+		last = out
+		t.Logf("prometheus exited before it was ready (attempt %d):\n%s", attempt, out)
+	}
+	t.Fatalf("prometheus did not start:\n%s", last)
+	return ""
+}
+
+// startPrometheus starts one Prometheus process and waits until it is ready (ok) or exits (not ok, with
+// its output).
+func startPrometheus(t testing.TB, bin, cfgPath, dataDir string, extraFlags []string) (base, output string, ok bool) {
+	t.Helper()
 	out := &SyncBuffer{}
-	args := append([]string{"--config.file=" + cfgPath, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=" + addr}, extraFlags...)
+	args := append([]string{"--config.file=" + cfgPath, "--storage.tsdb.path=" + dataDir,
+		"--web.listen-address=127.0.0.1:0"}, extraFlags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("prometheus output:\n%s", out.String())
 		}
 	})
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return "", out.String(), false
+		case <-deadline:
+			t.Fatalf("prometheus did not become ready in 60s:\n%s", out)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if base == "" {
+			// Its one listener, once bound.
+			if l, err := boundListeners(cmd.Process.Pid); err == nil && len(l) == 1 {
+				for _, addr := range l {
+					base = "http://" + addr
+				}
+			}
+			continue
+		}
 		resp, err := http.Get(base + "/-/ready")
 		if err != nil {
-			return false
+			continue
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 200*time.Millisecond, "prometheus did not become ready:\n%s", out)
-	return base
+		if resp.StatusCode == http.StatusOK {
+			return base, "", true
+		}
+	}
 }
 
 // PromSample is one series of an instant-query result.

@@ -27,6 +27,8 @@ type TraceSink struct {
 	spans int64
 	seen  map[pcommon.SpanID]int
 	delay time.Duration
+	// held, while open, keeps every Export waiting (Hold, Release).
+	held chan struct{}
 	// kept holds the last copy of every span when Keep was called (tests that read attributes).
 	kept map[pcommon.SpanID]ptrace.Span
 }
@@ -53,6 +55,26 @@ func (s *TraceSink) Kept() map[pcommon.SpanID]ptrace.Span {
 // SetDelay makes every later Export take at least d: a backend slower than the collector's intake.
 func (s *TraceSink) SetDelay(d time.Duration) { s.mu.Lock(); defer s.mu.Unlock(); s.delay = d }
 
+// Hold makes every Export from now on wait until Release (or its caller gives up): a backend that takes
+// nothing, so whatever the collector accepts meanwhile stays in it, however fast the machine is.
+func (s *TraceSink) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = make(chan struct{})
+	}
+}
+
+// Release lets held and later Exports through.
+func (s *TraceSink) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
+		close(s.held)
+		s.held = nil
+	}
+}
+
 // StartTraceSink listens on a free loopback port until the test ends.
 func StartTraceSink(t testing.TB) *TraceSink {
 	t.Helper()
@@ -69,8 +91,15 @@ func StartTraceSink(t testing.TB) *TraceSink {
 // Export implements the OTLP traces service.
 func (s *TraceSink) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	s.mu.Lock()
-	d := s.delay
+	d, held := s.delay, s.held
 	s.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return ptraceotlp.NewExportResponse(), ctx.Err()
+		}
+	}
 	if d > 0 {
 		select {
 		case <-time.After(d):

@@ -43,13 +43,30 @@ func CollectorBinary(dir string) (string, error) {
 	return bin, nil
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr(t testing.TB) string {
+// ReservedAddr returns a loopback address for a process the test starts later: its port is free and left in
+// TIME_WAIT (a connection to it, closed from its side first), so for about a minute the kernel hands it to
+// no bind to port 0 and no outgoing connection, while a listener with SO_REUSEADDR (every Go server) can
+// still bind it. Prefer AnyPort where the test can read the bound address back instead.
+func ReservedAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	addr := l.Addr().String()
+	reserve(t, l)
+	return addr
+}
+
+// reserve closes l, leaving its port in TIME_WAIT.
+func reserve(t testing.TB, l net.Listener) {
+	t.Helper()
 	defer l.Close()
-	return l.Addr().String()
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	s, err := l.Accept()
+	require.NoError(t, err)
+	require.NoError(t, s.Close())  // the listening side closes first: its end waits in TIME_WAIT
+	_, _ = c.Read(make([]byte, 1)) // the FIN has arrived
+	c.Close()
 }
 
 // Port returns the port of host:port.
@@ -73,23 +90,52 @@ type Collector struct {
 	Cmd  *exec.Cmd
 	Out  *SyncBuffer
 	done chan error
-	// Listeners of the shipped configs, each moved to a free loopback port through its environment variable.
+	// Listeners of the shipped configs, as the collector bound them (set by WaitReady).
 	GRPC, HTTP, Prom, Telemetry         string
 	PromWrite, PromRead, PromProjection string // config/split-sides.yaml
 	PromApp                             string // config/split-sides.yaml: the app's own metrics
 
-	bin      string
-	env      []string
-	args     []string
-	restarts int
+	// byIP names the listener each loopback address was given to; bound is what WaitReady read back.
+	byIP  map[string]string
+	bound map[string]string
 }
 
 // StartCollector runs bin with args (no --config: the embedded default) and extra environment. Every
-// listener of the shipped configs is moved to a free port; the process is stopped when the test ends.
+// listener of the shipped configs (listenerEnv), and every one env sets to AnyPort, binds port 0 on a
+// loopback address of its own; WaitReady reads back what was bound. The process is stopped when the test
+// ends.
 func StartCollector(t testing.TB, bin string, env []string, args ...string) *Collector {
 	t.Helper()
-	c := &Collector{Out: &SyncBuffer{}, bin: bin, env: env, args: args}
-	c.start(t)
+	c := &Collector{Out: &SyncBuffer{}, done: make(chan error, 1), byIP: map[string]string{}}
+	listen := func(name string) string {
+		ip := listenerIP(len(c.byIP))
+		c.byIP[ip] = name
+		return ip + ":0"
+	}
+	c.Cmd = exec.Command(bin, args...)
+	c.Cmd.Env = os.Environ()
+	for _, name := range listenerEnv {
+		addr := listen(name)
+		if name == "OTELCOL_ES_TELEMETRY" {
+			host, port, _ := net.SplitHostPort(addr)
+			c.Cmd.Env = append(c.Cmd.Env, "OTELCOL_ES_TELEMETRY_HOST="+host, "OTELCOL_ES_TELEMETRY_PORT="+port)
+			continue
+		}
+		c.Cmd.Env = append(c.Cmd.Env, name+"="+addr)
+	}
+	// A -race build (make build-race) stops at its first data race with exit code 66; the cleanup
+	// fails the test on the report. Ignored by a normal build.
+	c.Cmd.Env = append(c.Cmd.Env, "GORACE=halt_on_error=1 exitcode=66")
+	for _, kv := range env {
+		if name, v, _ := strings.Cut(kv, "="); v == AnyPort {
+			kv = name + "=" + listen(name)
+		}
+		c.Cmd.Env = append(c.Cmd.Env, kv) // later entries win (os/exec keeps the last of a name)
+	}
+	c.Cmd.Stdout, c.Cmd.Stderr = c.Out, c.Out
+	require.NoError(t, c.Cmd.Start())
+	cmd, done := c.Cmd, c.done
+	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		c.Stop()
 		if strings.Contains(c.Out.String(), RaceReport) {
@@ -102,34 +148,13 @@ func StartCollector(t testing.TB, bin string, env []string, args ...string) *Col
 	return c
 }
 
-// start picks free ports for every listener and starts the process.
-func (c *Collector) start(t testing.TB) {
+// Addr is the address the listener configured by the environment variable name is bound to (after
+// WaitReady; OTELCOL_ES_TELEMETRY for the collector's own metrics). It fails the test when there is none.
+func (c *Collector) Addr(t testing.TB, name string) string {
 	t.Helper()
-	c.done = make(chan error, 1)
-	c.GRPC, c.HTTP, c.Prom, c.Telemetry = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
-	c.PromWrite, c.PromRead, c.PromProjection, c.PromApp = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
-	c.Cmd = exec.Command(c.bin, c.args...)
-	c.Cmd.Env = append(os.Environ(),
-		"OTELCOL_ES_OTLP_GRPC="+c.GRPC,
-		"OTELCOL_ES_OTLP_HTTP="+c.HTTP,
-		"OTELCOL_ES_PROMETHEUS="+c.Prom,
-		"OTELCOL_ES_TELEMETRY_PORT="+Port(c.Telemetry),
-		"OTELCOL_ES_HEALTH="+FreeAddr(t),
-		"OTELCOL_ES_PPROF="+FreeAddr(t),
-		"OTELCOL_ES_ZPAGES="+FreeAddr(t),
-		"OTELCOL_ES_PROMETHEUS_WRITE="+c.PromWrite,
-		"OTELCOL_ES_PROMETHEUS_READ="+c.PromRead,
-		"OTELCOL_ES_PROMETHEUS_PROJECTION="+c.PromProjection,
-		"OTELCOL_ES_PROMETHEUS_APP="+c.PromApp,
-	)
-	// A -race build (make build-race) stops at its first data race with exit code 66; the cleanup
-	// fails the test on the report. Ignored by a normal build.
-	c.Cmd.Env = append(c.Cmd.Env, "GORACE=halt_on_error=1 exitcode=66")
-	c.Cmd.Env = append(c.Cmd.Env, c.env...)
-	c.Cmd.Stdout, c.Cmd.Stderr = c.Out, c.Out
-	require.NoError(t, c.Cmd.Start())
-	cmd, done := c.Cmd, c.done
-	go func() { done <- cmd.Wait() }()
+	addr, ok := c.bound[name]
+	require.Truef(t, ok, "otelcol-es has no listener for %s (bound: %v)", name, c.bound)
+	return addr
 }
 
 // RaceReport starts every report of the race detector.
@@ -149,21 +174,14 @@ func IsRaceBuild(bin string) bool {
 	return false
 }
 
-// WaitReady waits until the collector logs that it is ready, or fails the test if it exits.
+// WaitReady waits until the collector logs that it is ready, or fails the test if it exits, then reads
+// back the addresses its listeners bound.
 func (c *Collector) WaitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for !strings.Contains(c.Out.String(), "Everything is ready") {
 		select {
 		case err := <-c.done:
-			// FreeAddr's ports were free a moment before the collector bound them; another process
-			// (a test running in parallel) can take one in between. Start again on new ports.
-			if c.restarts < 3 && strings.Count(c.Out.String(), "address already in use") > c.restarts {
-				c.restarts++
-				t.Logf("otelcol-es lost a port to another process (%v); starting it again on new ports", err)
-				c.start(t)
-				continue
-			}
 			c.done <- err
 			t.Fatalf("otelcol-es exited before becoming ready: %v\n%s", err, c.Out.String())
 		case <-deadline:
@@ -171,6 +189,19 @@ func (c *Collector) WaitReady(t testing.TB) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	// Every listener is bound before "Everything is ready" (components start first).
+	byIP, err := boundListeners(c.Cmd.Process.Pid)
+	require.NoError(t, err)
+	c.bound = map[string]string{}
+	for ip, addr := range byIP {
+		if name, ok := c.byIP[ip]; ok {
+			c.bound[name] = addr
+		}
+	}
+	c.GRPC, c.HTTP, c.Prom, c.Telemetry = c.bound["OTELCOL_ES_OTLP_GRPC"], c.bound["OTELCOL_ES_OTLP_HTTP"],
+		c.bound["OTELCOL_ES_PROMETHEUS"], c.bound["OTELCOL_ES_TELEMETRY"]
+	c.PromWrite, c.PromRead = c.bound["OTELCOL_ES_PROMETHEUS_WRITE"], c.bound["OTELCOL_ES_PROMETHEUS_READ"]
+	c.PromProjection, c.PromApp = c.bound["OTELCOL_ES_PROMETHEUS_PROJECTION"], c.bound["OTELCOL_ES_PROMETHEUS_APP"]
 }
 
 // Stop interrupts the collector (a graceful shutdown, with final flushes) and waits for it to exit.
