@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
@@ -36,5 +37,53 @@ func TestPrefixAloneIsNoEvidence(t *testing.T) {
 		attrs := spans[spanID(id)].Attributes()
 		assert.Equal(t, w[0], strOf(attrs, semconv.AttrSide), id)
 		assert.Equal(t, w[1], strOf(attrs, semconv.AttrCommandType)+strOf(attrs, semconv.AttrQueryType), id)
+	}
+}
+
+// A consumer is not a projection because it receives: the mailer of issue 27 (a remote child of an
+// HTTP API's Kafka send) and everything under it get no side. The conventions' attributes on the
+// receiving span are evidence; so is a rule, the one line that makes a user's own consumers projections.
+func TestReceivingIsNoEvidence(t *testing.T) {
+	mailer := func() ptrace.Traces {
+		td := tracesOf("api", sp{name: "POST /orders", id: "api", scope: "http", kind: ptrace.SpanKindServer},
+			sp{name: "notifications publish", id: "send", parent: "api", scope: "kafka", kind: ptrace.SpanKindProducer})
+		appendSpans(td, "mailer", []sp{
+			{name: "notifications process", id: "process", parent: "send", scope: "kafka", kind: ptrace.SpanKindConsumer,
+				flags: flagHasIsRemote | flagIsRemote, attrs: map[string]any{semconv.AttrMessagingOperationType: "process"}},
+			{name: "POST", id: "smtp", parent: "process", scope: "http", kind: ptrace.SpanKindClient},
+			{name: "render", id: "render", parent: "process", scope: "app"},
+			{name: "thumbnails process", id: "evented", scope: "amqp", kind: ptrace.SpanKindConsumer,
+				attrs: map[string]any{semconv.AttrESEventType: "OrderPlaced"}},
+			{name: "resize", id: "evented-child", parent: "evented", scope: "app"},
+		})
+		return td
+	}
+
+	h := newHarness(t, defaultCfg())
+	h.consume(mailer())
+	for _, id := range []string{"api", "send", "process", "smtp", "render"} {
+		side, _ := h.side(id)
+		assert.Empty(t, side, id)
+	}
+	for _, id := range []string{"evented", "evented-child"} {
+		side, _ := h.side(id)
+		assert.Equal(t, semconv.SideProjection, side, id)
+	}
+	assert.Equal(t, int64(5), metricSum(t, h.tel, "processor_cqrsside_spans_unclassified"))
+
+	cfg := defaultCfg()
+	cfg.Rules = []RuleConfig{{SpanKind: "consumer", Side: "projection"}}
+	require.NoError(t, cfg.Validate())
+	h = newHarness(t, cfg)
+	h.consume(mailer())
+	want := map[string][2]string{
+		"api": {"", ""}, "send": {"", ""},
+		"process": {semconv.SideProjection, semconv.SideSourceRule},
+		"smtp":    {semconv.SideProjection, semconv.SideSourceInherited},
+		"render":  {semconv.SideProjection, semconv.SideSourceInherited},
+	}
+	for id, w := range want {
+		side, src := h.side(id)
+		assert.Equal(t, w, [2]string{side, src}, id)
 	}
 }

@@ -410,13 +410,15 @@ func (p *cqrsProcessor) markNested(b *batch, e *entry, now time.Time) {
 }
 
 // stopAtBoundary makes a pending span that starts a new process's work a root for inheritance. A
-// span receiving a message is a projection span unless a rule or a convention said otherwise.
+// span receiving a message is a projection span when it carries the conventions' attributes (the
+// bus delivered an event) and no rule or convention said otherwise. Receiving alone is no evidence:
+// most consumers (mailers, workers, Celery tasks) are no CQRS work, and their subtrees would follow.
 func (p *cqrsProcessor) stopAtBoundary(e *entry, c *counts) {
 	r, consumer, ok := boundaryOf(e.span)
 	if !ok {
 		return
 	}
-	if consumer && e.v.fallback == matcher.SideNone {
+	if consumer && e.v.fallback == matcher.SideNone && conventionAttrs(e.span.Attributes()) {
 		e.v.fallback = matcher.SideProjection
 	}
 	if !e.parent.IsEmpty() {
