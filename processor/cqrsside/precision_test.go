@@ -1,7 +1,9 @@
 package cqrsside
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -70,6 +72,8 @@ func TestReceivingIsNoEvidence(t *testing.T) {
 		assert.Equal(t, semconv.SideProjection, side, id)
 	}
 	assert.Equal(t, int64(5), metricSum(t, h.tel, "processor_cqrsside_spans_unclassified"))
+	assert.Equal(t, int64(1), metricSum(t, h.tel, "processor_cqrsside_spans_unclassified", "reason", "receiving_without_evidence"),
+		"the mailer's consumer: the one rule below would make it (and its subtree) projection")
 
 	cfg := defaultCfg()
 	cfg.Rules = []RuleConfig{{SpanKind: "consumer", Side: "projection"}}
@@ -85,5 +89,40 @@ func TestReceivingIsNoEvidence(t *testing.T) {
 	for id, w := range want {
 		side, src := h.side(id)
 		assert.Equal(t, w, [2]string{side, src}, id)
+	}
+}
+
+// Every span is counted once, as classified or as left alone, so the two counters give the share of the
+// traffic that is CQRS work: checked over every golden input, whichever way its spans leave (in their
+// batch, released by a parent, by the timer, or at shutdown).
+func TestEverySpanCountedOnce(t *testing.T) {
+	inputs := map[string]func() []ptrace.Traces{
+		"cqrs":        func() []ptrace.Traces { return []ptrace.Traces{tracesOf("a", cqrsSpans("")...)} },
+		"eventsource": func() []ptrace.Traces { return []ptrace.Traces{tracesOf("b", eventsourceSpans("")...)} },
+		"inheritance": func() []ptrace.Traces { return []ptrace.Traces{tracesOf("c", inheritanceSpans()...)} },
+		"rules":       func() []ptrace.Traces { return []ptrace.Traces{rulesInput()} },
+		"late-parent": lateParentBatches,
+		"py-kafka":    pyKafkaBatches,
+		"py-brokers":  func() []ptrace.Traces { return []ptrace.Traces{pyBrokersInput()} },
+		"hostile":     hostileBatches,
+	}
+	for name, input := range inputs {
+		t.Run(name, func(t *testing.T) {
+			cfg := defaultCfg()
+			rulesConfig(cfg)
+			h := newHarness(t, cfg)
+			in := 0
+			for _, td := range input() {
+				in += td.SpanCount()
+				h.consume(td)
+				h.clock.Advance(time.Second)
+			}
+			h.clock.Advance(cfg.AncestorWait / 2)
+			h.p.releaseExpired(context.Background())
+			require.NoError(t, h.p.shutdown(context.Background()))
+			classified := metricSum(t, h.tel, "processor_cqrsside_spans_classified")
+			unclassified := metricSum(t, h.tel, "processor_cqrsside_spans_unclassified")
+			assert.Equal(t, int64(in), classified+unclassified, "classified %d + unclassified %d", classified, unclassified)
+		})
 	}
 }

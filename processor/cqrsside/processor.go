@@ -249,6 +249,8 @@ type entry struct {
 	// indexed: this entry owns its span id in batch.index (ids are
 	// non-empty and first seen here).
 	indexed bool
+	// receiving: a message consumer without evidence of CQRS work (counted apart when left alone).
+	receiving bool
 }
 
 // batch is the per-call scratch space, pooled.
@@ -418,8 +420,12 @@ func (p *cqrsProcessor) stopAtBoundary(e *entry, c *counts) {
 	if !ok {
 		return
 	}
-	if consumer && e.v.fallback == matcher.SideNone && conventionAttrs(e.span.Attributes()) {
-		e.v.fallback = matcher.SideProjection
+	if consumer && e.v.fallback == matcher.SideNone {
+		if conventionAttrs(e.span.Attributes()) {
+			e.v.fallback = matcher.SideProjection
+		} else {
+			e.receiving = true
+		}
 	}
 	if !e.parent.IsEmpty() {
 		c.boundary[r]++
@@ -492,6 +498,9 @@ walk:
 			src := srcConvention
 			if e.side == matcher.SideNone {
 				src = srcNone
+				if e.receiving {
+					b.c.unclassifiedReceiving++
+				}
 			}
 			p.applyInherited(e.span, e.side, src, &b.c)
 		}
