@@ -245,3 +245,21 @@ func BenchmarkBuiltin(b *testing.B) {
 		_ = Builtin(names[i%len(names)])
 	}
 }
+
+// BenchmarkShaped is the shape check's cost on the spans that pay it: a convention-shaped name (the
+// suffix is scanned) and an unshaped one whose attributes are scanned for a cqrs.* key.
+func BenchmarkShaped(b *testing.B) {
+	shaped := Builtin("command.PlaceOrder")
+	unshaped := Builtin("command.exe")
+	attrs := testSpan("command.exe", ptrace.SpanKindClient, map[string]any{
+		"process.command": "x", "process.pid": 1, "server.address": "a", "http.request.method": "GET", "url.full": "u",
+	}).Attributes()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			_ = Shaped(shaped, ptrace.SpanKindInternal, "app", attrs)
+		} else {
+			_ = Shaped(unshaped, ptrace.SpanKindClient, "app", attrs)
+		}
+	}
+}
