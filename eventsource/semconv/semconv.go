@@ -116,6 +116,13 @@ const (
 // operation (get, get_many, find, count, exists, get_deleted, find_deleted) reads it.
 var ReadModelWrites = []string{"save", "save_many", "save_with_version_check", "delete", "soft_delete", "restore", "truncate"}
 
+// Attribute-key namespaces of the two conventions. A span carrying a key in one of them says it is
+// CQRS or event-sourcing work, whatever its name (cqrsside's evidence rule).
+const (
+	AttrNamespaceCQRS        = "cqrs."
+	AttrNamespaceEventsource = "eventsource."
+)
+
 // Seed 000 attribute keys (cqrs.*), read on input. Most are also written,
 // normalised, by cqrsside.
 const (

@@ -41,7 +41,8 @@ const (
 )
 
 // boundaryOf says whether span starts a new process's work, and why. consumer is true when the
-// span receives a message: with no convention or rule of its own it is then a projection span.
+// span receives a message: with the conventions' attributes and no convention or rule of its own it
+// is then a projection span.
 func boundaryOf(span ptrace.Span) (r boundaryReason, consumer, ok bool) {
 	switch span.Kind() {
 	case ptrace.SpanKindConsumer:
@@ -71,6 +72,11 @@ func isMessagingReceive(attrs pcommon.Map) bool {
 		}
 	}
 	return false
+}
+
+// conventionAttrs: a cqrs.* or eventsource.* key says the span is CQRS or event-sourcing work.
+func conventionAttrs(attrs pcommon.Map) bool {
+	return matcher.HasAttrIn(attrs, semconv.AttrNamespaceCQRS) || matcher.HasAttrIn(attrs, semconv.AttrNamespaceEventsource)
 }
 
 // processKey identifies the process that emitted a resource's spans (FNV-1a of service.name and

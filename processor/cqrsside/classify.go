@@ -28,6 +28,10 @@ type verdict struct {
 // conventions; rules (when after); else the span needs an ancestor.
 func (p *cqrsProcessor) classifySelf(span ptrace.Span, scope pcommon.InstrumentationScope, res pcommon.Resource, c *counts) verdict {
 	conv := matcher.Builtin(span.Name())
+	if !matcher.Shaped(conv, span.Kind(), scope.Name(), span.Attributes()) {
+		// A prefix alone is no evidence: "command.exe" is not a command.
+		conv = matcher.Convention{}
+	}
 	if v, ok := span.Attributes().Get(semconv.AttrSide); ok {
 		if v.Type() != pcommon.ValueTypeStr {
 			c.invalid[invalidSideType]++

@@ -249,6 +249,8 @@ type entry struct {
 	// indexed: this entry owns its span id in batch.index (ids are
 	// non-empty and first seen here).
 	indexed bool
+	// receiving: a message consumer without evidence of CQRS work (counted apart when left alone).
+	receiving bool
 }
 
 // batch is the per-call scratch space, pooled.
@@ -410,14 +412,20 @@ func (p *cqrsProcessor) markNested(b *batch, e *entry, now time.Time) {
 }
 
 // stopAtBoundary makes a pending span that starts a new process's work a root for inheritance. A
-// span receiving a message is a projection span unless a rule or a convention said otherwise.
+// span receiving a message is a projection span when it carries the conventions' attributes (the
+// bus delivered an event) and no rule or convention said otherwise. Receiving alone is no evidence:
+// most consumers (mailers, workers, Celery tasks) are no CQRS work, and their subtrees would follow.
 func (p *cqrsProcessor) stopAtBoundary(e *entry, c *counts) {
 	r, consumer, ok := boundaryOf(e.span)
 	if !ok {
 		return
 	}
 	if consumer && e.v.fallback == matcher.SideNone {
-		e.v.fallback = matcher.SideProjection
+		if conventionAttrs(e.span.Attributes()) {
+			e.v.fallback = matcher.SideProjection
+		} else {
+			e.receiving = true
+		}
 	}
 	if !e.parent.IsEmpty() {
 		c.boundary[r]++
@@ -490,6 +498,9 @@ walk:
 			src := srcConvention
 			if e.side == matcher.SideNone {
 				src = srcNone
+				if e.receiving {
+					b.c.unclassifiedReceiving++
+				}
 			}
 			p.applyInherited(e.span, e.side, src, &b.c)
 		}

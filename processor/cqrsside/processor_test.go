@@ -248,7 +248,8 @@ func TestEmitSideSourceOff(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	h := newHarness(t, defaultCfg())
-	long := strings.Repeat("command.", 100_000/8)
+	// A class-name-shaped type, so the name alone is a command's.
+	long := semconv.SpanPrefixCommand + strings.Repeat("A", 100_000)
 	td := tracesOf("svc",
 		sp{name: "command.A", id: "a", scope: "app", attrs: map[string]any{semconv.AttrSide: int64(3)}},
 		sp{name: "x", id: "b", scope: "app", attrs: map[string]any{semconv.AttrSide: "sideways"}},

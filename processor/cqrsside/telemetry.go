@@ -73,15 +73,17 @@ var earlyNames = [numEarly]string{earlyBufferFull: "buffer_full", earlyShutdown:
 // counts accumulates one batch's (or one release's) telemetry so that the
 // instruments are touched once per batch, not once per span.
 type counts struct {
-	classified    [numSides][numSources]int64
-	unclassified  int64
-	invalid       [numInvalid]int64
-	inheritedLate int64
-	timeout       int64
-	early         [numEarly]int64
-	evictCapacity int64
-	evictExpired  int64
-	boundary      [numBoundary]int64
+	classified   [numSides][numSources]int64
+	unclassified int64
+	// unclassifiedReceiving: of unclassified, the message consumers without evidence.
+	unclassifiedReceiving int64
+	invalid               [numInvalid]int64
+	inheritedLate         int64
+	timeout               int64
+	early                 [numEarly]int64
+	evictCapacity         int64
+	evictExpired          int64
+	boundary              [numBoundary]int64
 	// releaseDropped: held spans lost after their release (refused permanently, or beyond the retry limit).
 	releaseDropped int64
 }
@@ -106,6 +108,8 @@ type telemetry struct {
 	boundaryOpt   [numBoundary]metric.AddOption
 	capacityOpt   metric.AddOption
 	expiredOpt    metric.AddOption
+	// Reasons of processor_cqrsside_spans_unclassified.
+	noEvidenceOpt, receivingOpt metric.AddOption
 }
 
 func newTelemetry(tb *metadata.TelemetryBuilder) *telemetry {
@@ -127,6 +131,8 @@ func newTelemetry(tb *metadata.TelemetryBuilder) *telemetry {
 	}
 	t.capacityOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "capacity")))
 	t.expiredOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "expired")))
+	t.noEvidenceOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_evidence")))
+	t.receivingOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "receiving_without_evidence")))
 	return t
 }
 
@@ -138,8 +144,11 @@ func (t *telemetry) record(ctx context.Context, c *counts) {
 			}
 		}
 	}
-	if c.unclassified > 0 {
-		t.tb.ProcessorCqrssideSpansUnclassified.Add(ctx, c.unclassified)
+	if n := c.unclassified - c.unclassifiedReceiving; n > 0 {
+		t.tb.ProcessorCqrssideSpansUnclassified.Add(ctx, n, t.noEvidenceOpt)
+	}
+	if c.unclassifiedReceiving > 0 {
+		t.tb.ProcessorCqrssideSpansUnclassified.Add(ctx, c.unclassifiedReceiving, t.receivingOpt)
 	}
 	for i, n := range c.invalid {
 		if n > 0 {

@@ -6,6 +6,9 @@ package matcher // import "github.com/otelcol-es/otelcol-es/processor/cqrsside/i
 import (
 	"strings"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
@@ -209,4 +212,58 @@ func BuiltinScope(scope string) Side {
 		return SideProjection
 	}
 	return SideNone
+}
+
+// Shaped reports whether a span that Builtin matched by one of the CQRS conventions' prefixes
+// ("command.", "query.", "projection.") really has the conventions' shape, so that an ordinary span
+// such as "command.exe" is not taken for a command. The conventions start these spans INTERNAL, from
+// the cqrs.write/read/projection tracers, with cqrs.* attributes, and name them after the command or
+// query class (type(command).__name__) or the projection. Any of these suffices:
+//   - the tracer is one of the conventions' scopes;
+//   - a cqrs.* attribute is present;
+//   - the span is INTERNAL (or UNSPECIFIED, which receivers may read as INTERNAL) and the suffix is
+//     identifier-like: a class name (an upper-case letter, then letters, digits, '_') for commands
+//     and queries, a letter then letters, digits, '_' for projection names.
+//
+// Spans without one of these prefixes are always shaped.
+func Shaped(c Convention, kind ptrace.SpanKind, scope string, attrs pcommon.Map) bool {
+	if c.Role == RoleNone {
+		return true
+	}
+	if (kind == ptrace.SpanKindInternal || kind == ptrace.SpanKindUnspecified) && identifierLike(c.Role, c.TypeName) {
+		return true
+	}
+	return BuiltinScope(scope) != SideNone || HasAttrIn(attrs, semconv.AttrNamespaceCQRS)
+}
+
+func identifierLike(r Role, s string) bool {
+	if s == "" {
+		return false
+	}
+	first := s[0]
+	if r == RoleProjection {
+		if !isLetter(first) {
+			return false
+		}
+	} else if first < 'A' || first > 'Z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if b := s[i]; !isLetter(b) && (b < '0' || b > '9') && b != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(b byte) bool { return b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' }
+
+// HasAttrIn reports whether attrs has a key in namespace (e.g. "cqrs."), without allocating.
+func HasAttrIn(attrs pcommon.Map, namespace string) bool {
+	found := false
+	attrs.Range(func(k string, _ pcommon.Value) bool {
+		found = strings.HasPrefix(k, namespace)
+		return !found
+	})
+	return found
 }

@@ -162,6 +162,48 @@ func TestRulesMatch(t *testing.T) {
 	assert.False(t, ok)
 }
 
+// TestShaped: a name-only match of the CQRS conventions' prefixes needs the conventions' shape (an
+// INTERNAL span named after a class or a projection), their scope, or a cqrs.* attribute.
+func TestShaped(t *testing.T) {
+	internal, client, unspecified := ptrace.SpanKindInternal, ptrace.SpanKindClient, ptrace.SpanKindUnspecified
+	cqrsAttr := map[string]any{"process.command": "x", semconv.AttrAggregateID: "order-1"}
+	tests := []struct {
+		name  string
+		kind  ptrace.SpanKind
+		scope string
+		attrs map[string]any
+		want  bool
+	}{
+		{"command.PlaceOrder", internal, "app", nil, true},
+		{"command.PlaceOrder", unspecified, "app", nil, true},
+		{"query.GetOrder_v2", internal, "app", nil, true},
+		{"projection.order_summary", internal, "app", nil, true},
+		{"projection.OrderSummary", internal, "app", nil, true},
+		// not the shape
+		{"command.exe", internal, "app", nil, false},
+		{"query.json", internal, "app", nil, false},
+		{"command.Place Order", internal, "app", nil, false},
+		{"command.PlaceOrder.v2", internal, "app", nil, false},
+		{"query.GetOrder", client, "app", nil, false},
+		{"command.PlaceOrder", ptrace.SpanKindServer, "app", nil, false},
+		{"projection.1view", internal, "app", nil, false},
+		{"projection.orders-view", internal, "app", nil, false},
+		{"projection.order_summary", ptrace.SpanKindConsumer, "app", nil, false},
+		// other evidence
+		{"command.exe", internal, semconv.ScopeWrite, nil, true},
+		{"query.GetOrder", client, semconv.ScopeRead, nil, true},
+		{"command.exe", client, "app", cqrsAttr, true},
+		{"command.exe", internal, "app", map[string]any{"process.command": "x"}, false},
+		// no prefix of the CQRS conventions: nothing to check
+		{"HTTP GET", client, "app", nil, true},
+		{semconv.SpanRepositorySave, internal, "app", nil, true},
+	}
+	for _, tt := range tests {
+		span := testSpan(tt.name, tt.kind, tt.attrs)
+		assert.Equal(t, tt.want, Shaped(Builtin(tt.name), tt.kind, tt.scope, span.Attributes()), "%s %v %s %v", tt.name, tt.kind, tt.scope, tt.attrs)
+	}
+}
+
 func TestCompileRulesErrors(t *testing.T) {
 	for want, specs := range map[string][]RuleSpec{
 		"rules[1].name_regexp: error parsing regexp":       {{Name: "a", Side: SideRead}, {NameRegexp: "(", Side: SideRead}},
@@ -191,6 +233,7 @@ func TestMatchingDoesNotAllocate(t *testing.T) {
 			_ = Builtin(n)
 		}
 		_, _, _ = rs.Match(span, scope, res)
+		_ = Shaped(Builtin("command.exe"), ptrace.SpanKindClient, "app", span.Attributes())
 	})
 	assert.Zero(t, allocs)
 }
@@ -200,5 +243,23 @@ func BenchmarkBuiltin(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		_ = Builtin(names[i%len(names)])
+	}
+}
+
+// BenchmarkShaped is the shape check's cost on the spans that pay it: a convention-shaped name (the
+// suffix is scanned) and an unshaped one whose attributes are scanned for a cqrs.* key.
+func BenchmarkShaped(b *testing.B) {
+	shaped := Builtin("command.PlaceOrder")
+	unshaped := Builtin("command.exe")
+	attrs := testSpan("command.exe", ptrace.SpanKindClient, map[string]any{
+		"process.command": "x", "process.pid": 1, "server.address": "a", "http.request.method": "GET", "url.full": "u",
+	}).Attributes()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			_ = Shaped(shaped, ptrace.SpanKindInternal, "app", attrs)
+		} else {
+			_ = Shaped(unshaped, ptrace.SpanKindClient, "app", attrs)
+		}
 	}
 }

@@ -150,7 +150,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorCqrssideSpansUnclassified, err = builder.meter.Int64Counter(
 		"otelcol_processor_cqrsside_spans_unclassified",
-		metric.WithDescription("Spans that left the processor without a side. [Development]"),
+		metric.WithDescription("Spans left alone, without a side, because nothing showed they are CQRS work, by reason - no_evidence, or receiving_without_evidence (a message consumer with no rule, convention or cqrs.*/eventsource.* attribute; its subtree counts as no_evidence). With spans_classified, the share of the traffic that is CQRS work. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

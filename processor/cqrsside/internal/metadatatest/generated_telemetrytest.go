@@ -168,7 +168,7 @@ func AssertEqualProcessorCqrssideSpansReleaseDropped(t *testing.T, tt *component
 func AssertEqualProcessorCqrssideSpansUnclassified(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_cqrsside_spans_unclassified",
-		Description: "Spans that left the processor without a side. [Development]",
+		Description: "Spans left alone, without a side, because nothing showed they are CQRS work, by reason - no_evidence, or receiving_without_evidence (a message consumer with no rule, convention or cqrs.*/eventsource.* attribute; its subtree counts as no_evidence). With spans_classified, the share of the traffic that is CQRS work. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
