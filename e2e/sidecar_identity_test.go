@@ -181,6 +181,15 @@ func TestSidecarReplicasDoNotCollide(t *testing.T) {
 			time.Sleep(250 * time.Millisecond)
 		}
 		assert.Len(t, got, 1, "without identity the replicas share one series set: %v", got)
-		assert.NotEqual(t, want, sum(got))
+		// The loss, against the demos' own flags (-commands 60 and 100), not the truths the loop compared
+		// with: the service ran 160 commands, the backend shows 60 or 100 of them.
+		total := func(m map[string]float64) (n float64) {
+			for _, v := range m {
+				n += v
+			}
+			return n
+		}
+		assert.InDelta(t, 160.0, total(want), 0, "the two demos' -commands")
+		assert.Contains(t, []float64{60, 100}, total(sum(got)), "the backend keeps one replica's commands and loses the other's")
 	})
 }

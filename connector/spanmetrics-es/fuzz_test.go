@@ -46,7 +46,13 @@ func FuzzConsumeTraces(f *testing.F) {
 		delete(whole, semconv.MetricEventsProduced)
 		delete(split, semconv.MetricEventsProduced)
 		for name, w := range whole {
-			if s := split[name]; math.Abs(w-s) > 1e-9*math.Max(math.Abs(w), 1) && !(math.IsNaN(w) && math.IsNaN(s)) {
+			s := split[name]
+			// A NaN or an infinity is never conserved (NaN compares false with everything, so the distance
+			// check alone would let it pass): no emitted total may be one.
+			if !finite(w) || !finite(s) {
+				t.Fatalf("%s: %v from one request, %v from one request per span: not a finite number", name, w, s)
+			}
+			if math.Abs(w-s) > 1e-9*math.Max(math.Abs(w), 1) {
 				t.Fatalf("%s: %v from one request, %v from one request per span", name, w, s)
 			}
 		}
@@ -87,6 +93,8 @@ func consume(t *testing.T, reqs []ptrace.Traces) map[string]float64 {
 	}
 	return totals(sink.AllMetrics())
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // totals sums, per metric, every delta counter point and every histogram's count and sum. Gauges (positions
 // behind, projection state) are a state, not a total.

@@ -6,7 +6,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,9 +32,32 @@ otelcol_process_cpu_seconds_total 1.5
 	assert.NotContains(t, m, "otelcol_process_cpu_seconds")
 }
 
+// sink keeps the CPU burner's result alive.
+var sink float64
+
 func TestProcAccounting(t *testing.T) {
 	c := &collector{cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}}
-	assert.GreaterOrEqual(t, c.cpuSeconds(), 0.0)
+	// Burn at least 0.5 s of CPU (counted by the kernel, not the wall clock), then compare with getrusage,
+	// which reads the same process's counters in µs. /proc/<pid>/stat counts in 10 ms ticks and the kernel
+	// splits and scales the two views separately (measured: up to 2 ticks apart), so 5 ticks either side:
+	// a wrong field (children's time: 0) or a wrong unit (×10) is far outside.
+	self := func() float64 {
+		var ru syscall.Rusage
+		require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	for x := 1.0; self() < 0.5; {
+		for range 1_000_000 {
+			x = x*1.0000001 + 1e-9
+		}
+		sink = x
+	}
+	before := self()
+	got := c.cpuSeconds()
+	after := self()
+	const tol = 5.0 / clockTicks
+	assert.GreaterOrEqual(t, got, before-tol)
+	assert.LessOrEqual(t, got, after+tol)
 	rss, hwm, anon := c.memKiB()
 	assert.Positive(t, anon)
 	assert.Positive(t, rss)
