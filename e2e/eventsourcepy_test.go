@@ -73,7 +73,7 @@ func newPyFlows(start time.Time, run string) pyFlows {
 	f.wantSide[writer[2].ID] = semconv.SideRead   // its snapshot.get
 	f.wantSide[query[0].ID] = ""                  // GET /orders/{id}
 	f.wantSide[query[1].ID] = semconv.SideRead    // readmodel.get
-	f.wantLag[kafkaApply.ID] = 52 - 30            // process_event start - repository.save end
+	f.wantLag[kafkaApply.ID] = 52 - 14            // process_event start - outbox.add end (the first write naming its event)
 	f.wantLag[rabbit[2].ID] = (40 + 2) - (0 + 14) // process_event start - outbox.add end
 	for _, r := range replays {
 		f.catchup = append(f.catchup, r.ID)
