@@ -146,7 +146,8 @@ func New(cfg Config, clock clockwork.Clock, record func(context.Context, Counts)
 	return e
 }
 
-// maxNames bounds the names pending joins share; past it each copies its own.
+// maxNames bounds the names pending joins share; past it a new name's join is
+// not kept (counted).
 const maxNames = 10_000
 
 // hashSeq spreads sequential ids over the top bits ringmap indexes with.

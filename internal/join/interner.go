@@ -2,9 +2,11 @@ package join
 
 import "strings"
 
-// interner gives each distinct command type a small id, so facts stay
-// fixed-size and never keep a request buffer alive through a string that
-// aliases it. The table is bounded; past the limit new types get no id.
+// interner gives each distinct name (command types; projection names, event
+// types and services of pending joins) a small id, so facts and pending joins
+// stay fixed-size, hold no pointer and never keep a request buffer alive
+// through a string that aliases it. The table is bounded; past the limit new
+// names get no id. "" is id 0.
 type interner struct {
 	limit int
 	ids   map[string]uint32
@@ -18,6 +20,9 @@ func newInterner(limit int) *interner {
 // id returns the id of name, interning it if there is room; ok is false when
 // the table is full and name was not in it.
 func (in *interner) id(name string) (id uint32, ok bool) {
+	if name == "" {
+		return 0, true
+	}
 	if id, found := in.ids[name]; found {
 		return id, true
 	}
@@ -37,21 +42,4 @@ func (in *interner) name(id uint32) string {
 		return ""
 	}
 	return in.names[id]
-}
-
-// canonical returns the interned copy of name, interning it if there is room;
-// past the limit, a copy of its own. Names that key metrics (projection, event
-// type, service) are few, so pending joins share them instead of each
-// allocating its own.
-func (in *interner) canonical(name string) string {
-	if name == "" {
-		return ""
-	}
-	if id, found := in.ids[name]; found {
-		return in.names[id]
-	}
-	if id, ok := in.id(name); ok {
-		return in.names[id]
-	}
-	return strings.Clone(name)
 }

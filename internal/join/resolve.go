@@ -194,9 +194,14 @@ type Apply struct {
 	LagKnown bool
 }
 
+// pendingJoin is an Apply with its names interned: no pointer in the slot, so
+// the garbage collector never scans the pending table.
 type pendingJoin struct {
-	Apply
-	target Target
+	span                           Key
+	start, end                     int64
+	projection, eventType, service uint32
+	replay, lagKnown               bool
+	target                         Target
 	// waits is the key waited for; prev the join that waited for it before
 	// this one (0: none).
 	waits Key
@@ -206,14 +211,29 @@ type pendingJoin struct {
 
 // Await keeps a pending join for an apply span whose resolution can go
 // further (r.CanAwait): it completes when the awaited span arrives, through
-// Resume. The names in a are copied (interned: pending joins share them).
+// Resume. Its names are interned; when the name table is full, the join is
+// not kept (counted as PendingEvicted).
 func (tx *Tx) Await(a Apply, t *Target, r *Resolution) {
 	if !r.CanAwait() {
 		return
 	}
 	names := tx.e.names
-	a.Projection, a.EventType, a.Service = names.canonical(a.Projection), names.canonical(a.EventType), names.canonical(a.Service)
-	tx.register(pendingJoin{Apply: a, target: *t, stage: r.awaitStage}, r.await)
+	pn, ok1 := names.id(a.Projection)
+	et, ok2 := names.id(a.EventType)
+	svc, ok3 := names.id(a.Service)
+	if !ok1 || !ok2 || !ok3 {
+		tx.e.counts.PendingEvicted++
+		return
+	}
+	tx.register(pendingJoin{span: a.Span, start: a.Start, end: a.End, projection: pn, eventType: et, service: svc,
+		replay: a.Replay, lagKnown: a.LagKnown, target: *t, stage: r.awaitStage}, r.await)
+}
+
+// apply is what a completion reports of the pending join's apply span.
+func (tx *Tx) apply(p *pendingJoin) Apply {
+	names := tx.e.names
+	return Apply{Span: p.span, Start: p.start, End: p.end, Projection: names.name(p.projection),
+		EventType: names.name(p.eventType), Service: names.name(p.service), Replay: p.replay, LagKnown: p.lagKnown}
 }
 
 func (tx *Tx) register(p pendingJoin, waits Key) {
@@ -269,14 +289,14 @@ func (tx *Tx) Resume(dst []Completion, carrier []Key) ([]Completion, []Key) {
 				}
 				e.counts.Pairs++
 				e.counts.LatePairs++
-				c.Apply = p.Apply
-				if !p.LagKnown {
-					c.LagMs, c.HasLag = float64(p.Start-r.Producer.End)/1e6, true
+				c.Apply = tx.apply(&p)
+				if !p.lagKnown {
+					c.LagMs, c.HasLag = float64(p.start-r.Producer.End)/1e6, true
 				}
 				at = tx.carrier(p.waits)
 				switch {
 				case r.CommandFound:
-					c.DelayMs, c.HasDelay, c.Command = float64(p.End-r.Command.End)/1e6, true, r.Command.Command
+					c.DelayMs, c.HasDelay, c.Command = float64(p.end-r.Command.End)/1e6, true, r.Command.Command
 				case r.AwaitsCommand():
 					p.stage = awaitCommand
 					tx.register(p, r.await)
@@ -291,8 +311,8 @@ func (tx *Tx) Resume(dst []Completion, carrier []Key) ([]Completion, []Key) {
 				cmd, missing, st := tx.walkToCommand(p.waits, f)
 				switch st {
 				case walkFound:
-					c.Apply = p.Apply
-					c.DelayMs, c.HasDelay, c.Command = float64(p.End-cmd.End)/1e6, true, cmd.Command
+					c.Apply = tx.apply(&p)
+					c.DelayMs, c.HasDelay, c.Command = float64(p.end-cmd.End)/1e6, true, cmd.Command
 					at = p.waits
 				case walkMissing:
 					tx.register(p, missing)
