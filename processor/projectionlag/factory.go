@@ -34,7 +34,7 @@ func createDefaultConfig() component.Config {
 			MaxProducers: 100_000,
 			// 2m covers SDK export intervals (5s), a sidecar → gateway hop's queue and retries.
 			TTL: 2 * time.Minute,
-			// 50k pending joins (about 14 MB) hold 20s of 2.5k late applies a second.
+			// 50k pending joins (11 MB) hold 20s of 2.5k late applies a second.
 			MaxPending:      50_000,
 			MaxCommandTypes: 10_000,
 			MaxDepth:        16,
