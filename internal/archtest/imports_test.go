@@ -35,7 +35,7 @@ var mayImport = map[string][]string{
 }
 
 // testSupport are packages with non-test files that only tests and programs use.
-var testSupport = []string{"internal/testbed", "internal/spangen", "internal/eventsourcepy", "internal/modproxy", "internal/spantest", "internal/spancorpus",
+var testSupport = []string{"internal/testbed", "internal/spangen", "internal/eventsourcepy", "internal/modproxy", "internal/spantest", "internal/spancorpus", "internal/pipelinetest",
 	"connector/spanmetrics-es/internal/spanmetricsestest", "connector/spanmetrics-es/internal/testbatch"}
 
 func TestPackageMap(t *testing.T) {

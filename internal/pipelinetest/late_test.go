@@ -1,6 +1,3 @@
-// Package pipelinetest runs the three components together in process, through their factories, as a
-// collector's traces pipeline chains them (cqrsside → projectionlag → spanmetrics_es), on spans
-// shaped as eventsource-py 0.14 emits them and exported as its SDKs export them.
 package pipelinetest
 
 import (
@@ -12,65 +9,27 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/connector/connectortest"
-	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/processor/processortest"
 
-	spanmetricses "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es"
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 	"github.com/otelcol-es/otelcol-es/internal/eventsourcepy"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside"
-	"github.com/otelcol-es/otelcol-es/processor/projectionlag"
 )
 
-// pipeline is cqrsside → projectionlag → spanmetrics_es, each on its default config except that
-// cqrsside holds no span (it would wait on the real clock; these flows need no ancestor wait).
-type pipeline struct {
-	in      consumer.Traces
-	metrics *consumertest.MetricsSink
-	stop    []component.Component
-}
+// pipeline is the chain, with cqrsside holding no span (it would wait on the real clock; these flows
+// need no ancestor wait).
+type pipeline struct{ *Pipeline }
 
 func newPipeline(t *testing.T) *pipeline {
-	t.Helper()
-	ctx := context.Background()
-	p := &pipeline{metrics: new(consumertest.MetricsSink)}
-
-	cf := spanmetricses.NewFactory()
-	conn, err := cf.CreateTracesToMetrics(ctx, connectortest.NewNopSettings(cf.Type()), cf.CreateDefaultConfig(), p.metrics)
-	require.NoError(t, err)
-
-	lf := projectionlag.NewFactory()
-	lag, err := lf.CreateTraces(ctx, processortest.NewNopSettings(lf.Type()), lf.CreateDefaultConfig(), conn)
-	require.NoError(t, err)
-
-	sf := cqrsside.NewFactory()
-	scfg := sf.CreateDefaultConfig().(*cqrsside.Config)
-	scfg.HoldSpans = "none"
-	side, err := sf.CreateTraces(ctx, processortest.NewNopSettings(sf.Type()), scfg, lag)
-	require.NoError(t, err)
-
-	for _, c := range []component.Component{conn, lag, side} {
-		require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
-	}
-	p.in, p.stop = side, []component.Component{side, lag, conn}
-	return p
+	return &pipeline{New(t, Options{CqrsSide: func(c *cqrsside.Config) { c.HoldSpans = "none" }})}
 }
 
 // flush shuts the pipeline down, which makes the connector flush its series.
-func (p *pipeline) flush(t *testing.T) {
-	for _, c := range p.stop {
-		require.NoError(t, c.Shutdown(context.Background()))
-	}
-}
+func (p *pipeline) flush(t *testing.T) { p.Shutdown(t) }
 
 // histogram sums the count and sum of every data point of a histogram metric in the last flush.
 func (p *pipeline) histogram(name string) (count uint64, sum float64) {
-	all := p.metrics.AllMetrics()
+	all := p.Metrics.AllMetrics()
 	if len(all) == 0 {
 		return 0, 0
 	}
@@ -101,7 +60,7 @@ type arrival struct {
 func (p *pipeline) deliver(t *testing.T, exports []arrival) {
 	sort.SliceStable(exports, func(i, j int) bool { return exports[i].at < exports[j].at })
 	for _, e := range exports {
-		require.NoError(t, p.in.ConsumeTraces(context.Background(), eventsourcepy.Traces(e.spans...)))
+		require.NoError(t, p.In.ConsumeTraces(context.Background(), eventsourcepy.Traces(e.spans...)))
 	}
 }
 

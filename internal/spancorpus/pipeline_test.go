@@ -7,18 +7,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/connector/connectortest"
-	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	spanmetricses "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es"
-	"github.com/otelcol-es/otelcol-es/processor/cqrsside"
-	"github.com/otelcol-es/otelcol-es/processor/projectionlag"
+	"github.com/otelcol-es/otelcol-es/internal/pipelinetest"
 )
 
 var corpusPath = filepath.Join("..", "..", "testdata", "ordinary-instrumentation", "spans.yaml")
@@ -33,43 +26,14 @@ func TestOrdinaryInstrumentationIsLeftAlone(t *testing.T) {
 	require.GreaterOrEqual(t, c.Len(), 100)
 
 	ctx := context.Background()
-	host := componenttest.NewNopHost()
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(ctx)) })
-
-	metrics := new(consumertest.MetricsSink)
-	cf := spanmetricses.NewFactory()
-	conn, err := cf.CreateTracesToMetrics(ctx, connectortest.NewNopSettings(cf.Type()), cf.CreateDefaultConfig(), metrics)
-	require.NoError(t, err)
-	traces := new(consumertest.TracesSink)
-	// The traces pipeline's exporter and the connector both read what projectionlag sends on.
-	fanout, err := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
-		if err := traces.ConsumeTraces(ctx, td); err != nil {
-			return err
-		}
-		return conn.ConsumeTraces(ctx, td)
-	})
-	require.NoError(t, err)
-	lf := projectionlag.NewFactory()
-	lag, err := lf.CreateTraces(ctx, processortest.NewNopSettings(lf.Type()), lf.CreateDefaultConfig(), fanout)
-	require.NoError(t, err)
-	sf := cqrsside.NewFactory()
-	set := processortest.NewNopSettings(sf.Type())
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	side, err := sf.CreateTraces(ctx, set, sf.CreateDefaultConfig(), lag)
-	require.NoError(t, err)
-	pipeline := []component.Component{conn, lag, side}
-	for i := range pipeline {
-		require.NoError(t, pipeline[len(pipeline)-1-i].Start(ctx, host))
-	}
-
+	p := pipelinetest.New(t, pipelinetest.Options{Telemetry: tel})
 	for _, td := range c.Batches() {
-		require.NoError(t, side.ConsumeTraces(ctx, td))
+		require.NoError(t, p.In.ConsumeTraces(ctx, td))
 	}
-	// Shutting down in pipeline order releases anything held and flushes the connector.
-	for _, comp := range []component.Component{side, lag, conn} {
-		require.NoError(t, comp.Shutdown(ctx))
-	}
+	p.Shutdown(t) // releases anything held and flushes the connector
+	traces, metrics := p.Traces, p.Metrics
 
 	classified := sum(t, tel, "otelcol_processor_cqrsside_spans_classified")
 	unclassified := sum(t, tel, "otelcol_processor_cqrsside_spans_unclassified")
