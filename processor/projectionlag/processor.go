@@ -46,6 +46,7 @@ type lagProcessor struct {
 	// completions and carriers: joins this batch completed, and the key of the span each is written on.
 	completions []join.Completion
 	carriers    []join.Key
+	byCarrier   map[join.Key][]int
 }
 
 // counts accumulates one batch's telemetry, recorded after the lock is released; the join engine
@@ -435,18 +436,23 @@ func (p *lagProcessor) finish(tx *join.Tx, res pcommon.Resource, span ptrace.Spa
 // writeCompletions writes each join this batch completed onto the span whose arrival completed it,
 // as a cqrs.projection.applied event: spanmetrics_es observes its lag and delay as the apply span's.
 func (p *lagProcessor) writeCompletions(tx *join.Tx, td ptrace.Traces, c *counts) {
+	// Indexed by carrier, so a batch with many completions stays one pass over its spans.
+	if p.byCarrier == nil {
+		p.byCarrier = make(map[join.Key][]int)
+	}
+	for i, k := range p.carriers {
+		p.byCarrier[k] = append(p.byCarrier[k], i)
+	}
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, span := range ss.Spans().All() {
-				key := join.NewKey(span.TraceID(), span.SpanID())
-				for i := range p.carriers {
-					if p.carriers[i] == key {
-						p.writeCompletion(tx, span, &p.completions[i], c)
-					}
+				for _, i := range p.byCarrier[join.NewKey(span.TraceID(), span.SpanID())] {
+					p.writeCompletion(tx, span, &p.completions[i], c)
 				}
 			}
 		}
 	}
+	clear(p.byCarrier)
 	clear(p.completions) // drop the names
 }
 
