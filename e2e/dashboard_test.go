@@ -218,8 +218,10 @@ func TestDashboardQueriesAgainstDemo(t *testing.T) {
 	})
 
 	t.Run("live view", func(t *testing.T) {
+		// Two tables 6 s apart: the last one spans 12 s, more than two of the connector's 5 s flushes, so its
+		// rates cannot read 0 just because both ends fell between the same two flushes.
 		out, err := exec.CommandContext(ctx, viewBinary(t), "-metrics", "http://"+c.Prom+"/metrics",
-			"-telemetry", "http://"+c.Telemetry+"/metrics", "-interval", "2s", "-count", "2").CombinedOutput()
+			"-telemetry", "http://"+c.Telemetry+"/metrics", "-interval", "6s", "-count", "2").CombinedOutput()
 		require.NoError(t, err, string(out))
 		t.Logf("esview:\n%s", out)
 		last := string(out)[strings.LastIndex(string(out), "otelcol-es live view"):]

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -174,7 +175,7 @@ func TestRunPrintsTables(t *testing.T) {
 	}))
 	defer cqrs.Close()
 	var out bytes.Buffer
-	if err := run(context.Background(), &out, cqrs.URL, "", time.Millisecond, 2, false); err != nil {
+	if err := run(context.Background(), &out, cqrs.URL, "", time.Millisecond, time.Second, 2, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Count(out.String(), "otelcol-es live view"); got != 2 {
@@ -182,5 +183,28 @@ func TestRunPrintsTables(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "order_summary") || strings.Contains(out.String(), "spans in") {
 		t.Errorf("unexpected table:\n%s", out.String())
+	}
+}
+
+// A table compares with the oldest scrape inside -window, not with the one before it: spanmetrics_es updates
+// its series once per flush, so a scrape right after another often sees the same values, and a rate between
+// those two alone would read 0.
+func TestRunRatesOverWindowNotLastScrape(t *testing.T) {
+	var n atomic.Int32
+	cqrs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if n.Add(1) == 1 {
+			fmt.Fprint(w, before)
+			return
+		}
+		fmt.Fprint(w, after) // unchanged from the second scrape on, as between two flushes
+	}))
+	defer cqrs.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), &out, cqrs.URL, "", time.Millisecond, time.Hour, 3, false); err != nil {
+		t.Fatal(err)
+	}
+	last := out.String()[strings.LastIndex(out.String(), "otelcol-es live view"):]
+	if !regexp.MustCompile(`PlaceOrder +[1-9][0-9.]* `).MatchString(last) {
+		t.Errorf("the third table lost the rate seen over the window:\n%s", out.String())
 	}
 }
