@@ -70,7 +70,9 @@ type view struct {
 	projections []projectionRow
 }
 
-type collectorRow struct{ accepted, refused, held, dropped float64 }
+// collectorRow: span intake, and projectionlag's joins waiting for a late producer (pending) and those that
+// ended without it (unmatched, since the collector started).
+type collectorRow struct{ accepted, refused, pending, unmatched float64 }
 
 type commandRow struct {
 	typ              string
@@ -104,8 +106,8 @@ func derive(prev, cur snapshot) view {
 
 	if cur.tel != nil {
 		c := &collectorRow{accepted: math.NaN(), refused: math.NaN(),
-			held:    sumBy(cur.tel, "otelcol_processor_cqrsside_held_spans", "", nil)[""],
-			dropped: sumBy(cur.tel, "otelcol_processor_cqrsside_spans_release_dropped", "", nil)[""]}
+			pending:   sumBy(cur.tel, "otelcol_processor_projectionlag_link_pending", "", nil)[""],
+			unmatched: sumBy(cur.tel, "otelcol_processor_projectionlag_link_unmatched", "", nil)[""]}
 		if prev.tel != nil && dt > 0 {
 			c.accepted = rates(prev.tel, cur.tel, "otelcol_receiver_accepted_spans", "", nil, dt)[""]
 			c.refused = rates(prev.tel, cur.tel, "otelcol_receiver_refused_spans", "", nil, dt)[""]
@@ -361,8 +363,8 @@ func render(w io.Writer, v view) {
 		fmt.Fprintln(w, "! "+e)
 	}
 	if c := v.collector; c != nil {
-		fmt.Fprintf(w, "spans in %s/s  refused %s/s  held %s  dropped after release %s\n",
-			num(c.accepted, 1), num(c.refused, 1), num(c.held, 0), num(c.dropped, 0))
+		fmt.Fprintf(w, "spans in %s/s  refused %s/s  late joins pending %s  unmatched %s\n",
+			num(c.accepted, 1), num(c.refused, 1), num(c.pending, 0), num(c.unmatched, 0))
 	}
 	if len(v.commands)+len(v.queries)+len(v.projections) == 0 && len(v.errs) == 0 {
 		fmt.Fprintln(w, "(no cqrs_* series yet: send spans to the collector)")

@@ -85,10 +85,10 @@ otelcol_receiver_accepted_spans{receiver="otlp",transport="grpc"} 9000
 otelcol_receiver_accepted_spans{receiver="otlp",transport="http"} 1000
 # TYPE otelcol_receiver_refused_spans counter
 otelcol_receiver_refused_spans{receiver="otlp",transport="grpc"} 50
-# TYPE otelcol_processor_cqrsside_held_spans gauge
-otelcol_processor_cqrsside_held_spans 12
-# TYPE otelcol_processor_cqrsside_spans_release_dropped counter
-otelcol_processor_cqrsside_spans_release_dropped 2
+# TYPE otelcol_processor_projectionlag_link_pending gauge
+otelcol_processor_projectionlag_link_pending{processor="projectionlag"} 12
+# TYPE otelcol_processor_projectionlag_link_unmatched counter
+otelcol_processor_projectionlag_link_unmatched{processor="projectionlag"} 2
 `
 
 func mustParse(t *testing.T, s string) families {
@@ -109,7 +109,7 @@ func TestDeriveAndRender(t *testing.T) {
 	// PlaceOrder: 40 in 10 s, 10 of them failed. CancelOrder: reset, 20 in 10 s. GetOrder: 100 queries in
 	// (1, 5]: p95 = 1 + 4 x 95/100. order_summary: 90 lags in (10, 100], 10 above, so the 99th is in
 	// (100, +Inf): the highest finite bound. inventory_levels reports no applies (-).
-	want := `spans in 900.0/s  refused 5.0/s  held 12  dropped after release 2
+	want := `spans in 900.0/s  refused 5.0/s  late joins pending 12  unmatched 2
 
 COMMAND       /s  errors
 CancelOrder  2.0    0.0%

@@ -148,9 +148,10 @@ const (
 	AttrProjectionPositionsBehind = "cqrs.projection.positions_behind"
 	AttrProjectionPhase           = "cqrs.projection.phase"
 	AttrConsistencyDelayMs        = "cqrs.consistency.delay_ms"
-	// AttrProjectionNested (set by cqrsside, true) marks an apply span that runs inside another apply
-	// span, e.g. projection.handle inside a subscription runner's process_event: metrics and lag count
-	// the outer one.
+	// AttrProjectionNested (set by cqrsside, true) marks the apply span of a nesting that is not counted:
+	// one event applied, two apply spans (projection.handle inside a subscription runner's
+	// process_event). Metrics and lag count the runner's span, or the inner one when that arrived in an
+	// earlier batch than the runner's, so the event counts once whatever the order of arrival.
 	AttrProjectionNested = "cqrs.projection.nested"
 )
 

@@ -15,7 +15,7 @@ const module = "github.com/otelcol-es/otelcol-es"
 
 // shared are the packages the components build on: the conventions and the
 // parts written once.
-var shared = []string{"eventsource/semconv", "internal/hold", "internal/join", "internal/ringmap", "internal/release", "internal/spanattr"}
+var shared = []string{"eventsource/semconv", "internal/join", "internal/ringmap", "internal/spanattr"}
 
 // mayImport maps a package (and its subtree) to the project packages (and
 // subtrees) it may import besides its own subtree. The longest matching
@@ -26,10 +26,8 @@ var mayImport = map[string][]string{
 	"processor/cqrsside":       shared,
 	"processor/projectionlag":  shared,
 	"connector/spanmetrics-es": shared,
-	"internal/hold":            {"internal/release"},
 	"internal/join":            {"internal/ringmap"},
 	"internal/ringmap":         nil,
-	"internal/release":         nil,
 	"internal/spanattr":        {"eventsource/semconv"},
 	"eventsource/semconv":      nil,
 }

@@ -13,15 +13,13 @@ import (
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 	"github.com/otelcol-es/otelcol-es/internal/eventsourcepy"
-	"github.com/otelcol-es/otelcol-es/processor/cqrsside"
 )
 
-// pipeline is the chain, with cqrsside holding no span (it would wait on the real clock; these flows
-// need no ancestor wait).
+// pipeline is the chain on its default configurations.
 type pipeline struct{ *Pipeline }
 
 func newPipeline(t *testing.T) *pipeline {
-	return &pipeline{New(t, Options{CqrsSide: func(c *cqrsside.Config) { c.HoldSpans = "none" }})}
+	return &pipeline{New(t, Options{})}
 }
 
 // flush shuts the pipeline down, which makes the connector flush its series.
@@ -173,4 +171,49 @@ func TestFeedDrivenRunnersJoinTheirOwnEvent(t *testing.T) {
 	count, sum := p.histogram(semconv.MetricProjectionLag)
 	assert.Equal(t, uint64(observations), count)
 	assert.InDelta(t, want, sum, 1e-6, "every lag from the applied event's own write")
+}
+
+// TestRunnerAfterItsHandleCountsOnce: the live runner's process_event span ends after the
+// projection.handle inside it, so an SDK flush can export the handle (and the spans under it) one
+// batch before the runner's span. Each event applied still counts once, with one exact lag: the
+// handle's, the span that arrived first; in the other order the runner's.
+func TestRunnerAfterItsHandleCountsOnce(t *testing.T) {
+	const n = 60
+	p := newPipeline(t)
+	var exports []arrival
+	var want float64
+	for i := range n {
+		w, ws, save := write(i)
+		apply := eventsourcepy.LiveApply{Service: "order-projector", Trace: fmt.Sprintf("apply-%d", i), Parent: save,
+			Start: w.Start.Add(50 * time.Millisecond), Subscription: "OrderSummaryProjection", EventID: w.EventID,
+			EventType: w.EventType, Topic: w.Topic, DB: "orders", Position: int64(i + 1)}
+		as, runner := apply.Spans()
+		var first, later []eventsourcepy.Span
+		counted := runner
+		for _, s := range as {
+			switch {
+			case i%2 == 0 && (s.ID == runner.ID || s.ID == runner.Parent || s.Name == semconv.SpanBusConsume):
+				later = append(later, s) // the runner and the spans around it: the next flush
+			case i%2 == 1 && s.Parent == runner.ID && s.Name == semconv.SpanProjectionHandle:
+				later = append(later, s) // the usual order: the handle after its runner
+			default:
+				first = append(first, s)
+			}
+			if i%2 == 0 && s.Name == semconv.SpanProjectionHandle {
+				counted = s
+			}
+		}
+		want += float64(counted.Start.Sub(w.Start.Add(outboxEnd))) / 1e6
+		sent := apply.Start.Sub(t0)
+		exports = append(exports, arrival{at: 0, spans: ws},
+			arrival{at: sent + time.Second, spans: first}, arrival{at: sent + 6*time.Second, spans: later})
+	}
+	p.deliver(t, exports)
+	p.flush(t)
+
+	calls, _ := p.histogram(semconv.MetricProjectionDuration)
+	assert.Equal(t, uint64(n), calls, "every event applied counted once")
+	count, sum := p.histogram(semconv.MetricProjectionLag)
+	assert.Equal(t, uint64(n), count, "one lag per event applied")
+	assert.InDelta(t, want, sum, 1e-6, "each lag from the counted apply span's start")
 }

@@ -24,8 +24,6 @@ import (
 
 // Options change the defaults.
 type Options struct {
-	// CqrsSide edits cqrsside's default configuration.
-	CqrsSide func(*cqrsside.Config)
 	// Telemetry, when set, records cqrsside's self-telemetry.
 	Telemetry *componenttest.Telemetry
 }
@@ -61,10 +59,7 @@ func New(t testing.TB, o Options) *Pipeline {
 	lag, err := lf.CreateTraces(ctx, processortest.NewNopSettings(lf.Type()), lf.CreateDefaultConfig(), fanout)
 	require.NoError(t, err)
 	sf := cqrsside.NewFactory()
-	scfg := sf.CreateDefaultConfig().(*cqrsside.Config)
-	if o.CqrsSide != nil {
-		o.CqrsSide(scfg)
-	}
+	scfg := sf.CreateDefaultConfig()
 	set := processortest.NewNopSettings(sf.Type())
 	if o.Telemetry != nil {
 		set.TelemetrySettings = o.Telemetry.NewTelemetrySettings()

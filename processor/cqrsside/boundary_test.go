@@ -1,7 +1,6 @@
 package cqrsside
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -35,8 +34,8 @@ func TestProcessBoundaryStopsInheritance(t *testing.T) {
 	appendSpans(td, "reader", []sp{{name: "audit.record", id: "in-batch", parent: "save2", scope: "app"}})
 	h.consume(td)
 
-	// A child that waits for its parent, which then arrives from another service.
-	h.consume(tracesOf("reader", sp{name: semconv.SpanRepositoryLoad, id: "held", parent: "save3", scope: "repo"}))
+	// A child that arrives before its parent, which then arrives from another service.
+	h.consume(tracesOf("reader", sp{name: semconv.SpanRepositoryLoad, id: "early", parent: "save3", scope: "repo"}))
 	h.clock.Advance(time.Second)
 	h.consume(tracesOf("writer", sp{name: semconv.SpanRepositorySave, id: "save3", scope: "repo"}))
 
@@ -50,7 +49,7 @@ func TestProcessBoundaryStopsInheritance(t *testing.T) {
 		"server":         {"", ""},
 		"unflagged":      {"", ""},
 		"in-batch":       {"", ""},
-		"held":           {"read", "convention"},
+		"early":          {"read", "convention"},
 	}
 	for id, w := range want {
 		side, src := h.side(id)
@@ -66,7 +65,7 @@ func TestProcessBoundaryStopsInheritance(t *testing.T) {
 	assert.Equal(t, int64(1), m("messaging_receive"))
 	assert.Equal(t, int64(1), m("remote_parent"))
 	assert.Equal(t, int64(1), m("server_kind"))
-	assert.Equal(t, int64(3), m("other_process"), "cache, same batch, released after waiting")
+	assert.Equal(t, int64(2), m("other_process"), "cache, same batch")
 }
 
 func TestHostileShapesCounted(t *testing.T) {
@@ -77,17 +76,14 @@ func TestHostileShapesCounted(t *testing.T) {
 		h.consume(td)
 		h.clock.Advance(time.Second)
 	}
-	h.clock.Advance(defaultCfg().AncestorWait)
-	h.p.releaseExpired(context.Background())
 	assert.Equal(t, in, h.sink.SpanCount(), "every span passes, once")
-	assert.Zero(t, h.p.held.live, "nothing waits forever")
 	m := func(name string, kv ...string) int64 { return metricSum(t, h.tel, name, kv...) }
 	assert.Equal(t, int64(1), m("processor_cqrsside_invalid_input", "reason", "parent_cycle"), "the self-parent")
 	assert.Equal(t, int64(1), m("processor_cqrsside_invalid_input", "reason", "type_name_too_long"))
 	assert.Equal(t, int64(1), m("processor_cqrsside_process_boundaries", "reason", "remote_parent"))
-	// The cycle across batches waits like any missing parent: its oldest span times out and
-	// releases the others below it.
-	assert.Equal(t, int64(2), m("processor_cqrsside_spans_held_timeout"), "the unflagged orphan and the cycle")
+	// The cycle across batches is a missing parent like any other: its first span goes on with its
+	// fallback, and the second inherits from it.
+	assert.Equal(t, int64(2), m("processor_cqrsside_spans_parent_unseen"), "the unflagged orphan and the cycle")
 	side, _ := h.side("clock")
 	assert.Equal(t, semconv.SideRead, side, "timestamps do not matter to the side")
 }

@@ -19,8 +19,6 @@ type verdict struct {
 	// else fallback.
 	ancestor bool
 	fallback matcher.Side
-	// holdable: the span may wait for an ancestor from a later batch.
-	holdable bool
 }
 
 // classifySelf applies, in order: a valid cqrs.side attribute; rules (when
@@ -58,9 +56,9 @@ func (p *cqrsProcessor) classifySelf(span ptrace.Span, scope pcommon.Instrumenta
 		}
 	}
 	if conv.Kind == matcher.KindAncestor {
-		return verdict{ancestor: true, fallback: conv.Side, conv: conv, holdable: p.hold != holdNone}
+		return verdict{ancestor: true, fallback: conv.Side, conv: conv}
 	}
-	return verdict{ancestor: true, holdable: p.hold == holdAll}
+	return verdict{ancestor: true}
 }
 
 // applySelf writes the side and the normalised type attributes of a span

@@ -17,13 +17,6 @@ const (
 	rulesOrderAfter  = "after"
 )
 
-// Values of Config.HoldSpans.
-const (
-	holdAll               = "all"
-	holdAncestorDependent = "ancestor_dependent"
-	holdNone              = "none"
-)
-
 // Config configures the cqrsside processor.
 type Config struct {
 	// Rules are user classification rules, tried in order; the first match wins.
@@ -35,21 +28,9 @@ type Config struct {
 	RulesOrder string `mapstructure:"rules_order"`
 	// EmitSideSource adds cqrs.side.source (attribute|rule|convention|inherited).
 	EmitSideSource bool `mapstructure:"emit_side_source"`
-	// AncestorWait is how long a span that needs an ancestor's side waits
-	// for that ancestor to arrive in a later batch before it is released
-	// with its fallback side.
-	AncestorWait time.Duration `mapstructure:"ancestor_wait"`
-	// HoldSpans chooses which spans may wait: "all" (spans the
-	// conventions mark as ancestor-dependent, and spans no convention knows
-	// whose parent is unknown), "ancestor_dependent" (only the former) or
-	// "none" (nothing waits; cross-batch inheritance then needs the parent
-	// to arrive first).
-	HoldSpans string `mapstructure:"hold_spans"`
-	// MaxHeldSpans bounds the wait buffer; when full, the oldest held span
-	// is released early with its fallback side. Spans are never dropped.
-	MaxHeldSpans int `mapstructure:"max_held_spans"`
 	// AncestorCache remembers the side of recent spans so a child arriving
-	// in a later batch than its parent still inherits.
+	// in a later batch than its parent still inherits. No span waits for a
+	// parent that has not arrived: it goes on at once with its fallback side.
 	AncestorCache AncestorCacheConfig `mapstructure:"ancestor_cache"`
 
 	// prevent unkeyed literal initialization
@@ -109,17 +90,6 @@ func (cfg *Config) Validate() error {
 	case rulesOrderBefore, rulesOrderAfter:
 	default:
 		errs = append(errs, fmt.Errorf("rules_order: %q is not valid, use %q or %q", cfg.RulesOrder, rulesOrderBefore, rulesOrderAfter))
-	}
-	switch cfg.HoldSpans {
-	case holdAll, holdAncestorDependent, holdNone:
-	default:
-		errs = append(errs, fmt.Errorf("hold_spans: %q is not valid, use %q, %q or %q", cfg.HoldSpans, holdAll, holdAncestorDependent, holdNone))
-	}
-	if cfg.AncestorWait <= 0 && cfg.HoldSpans != holdNone {
-		errs = append(errs, fmt.Errorf("ancestor_wait: must be positive (e.g. 6s), or set hold_spans: %s", holdNone))
-	}
-	if cfg.MaxHeldSpans <= 0 && cfg.HoldSpans != holdNone {
-		errs = append(errs, fmt.Errorf("max_held_spans: must be positive (e.g. 10000), or set hold_spans: %s", holdNone))
 	}
 	if cfg.AncestorCache.MaxEntries <= 0 {
 		errs = append(errs, errors.New("ancestor_cache.max_entries: must be positive (e.g. 100000)"))

@@ -31,9 +31,6 @@ func TestLoadConfig(t *testing.T) {
 			expected: &Config{
 				RulesOrder:     rulesOrderAfter,
 				EmitSideSource: false,
-				AncestorWait:   10 * time.Second,
-				HoldSpans:      holdAncestorDependent,
-				MaxHeldSpans:   500,
 				AncestorCache:  AncestorCacheConfig{MaxEntries: 2000, TTL: time.Minute},
 				Rules: []RuleConfig{
 					{NameRegexp: `^handle_(?P<type>[A-Za-z]+)Command$`, Side: "write"},
@@ -55,14 +52,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "no_matcher"), errMsg: "rules[0]: needs at least one of"},
 		{id: component.NewIDWithName(metadata.Type, "empty_attr_key"), errMsg: "rules[0].attributes[0].key: must not be empty"},
 		{id: component.NewIDWithName(metadata.Type, "bad_order"), errMsg: `rules_order: "first" is not valid, use "before" or "after"`},
-		{id: component.NewIDWithName(metadata.Type, "bad_hold"), errMsg: `hold_spans: "some" is not valid`},
-		{id: component.NewIDWithName(metadata.Type, "bad_limits"), errMsg: "ancestor_wait: must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "bad_limits"), errMsg: "ancestor_cache.max_entries: must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "readme")},
-		{id: component.NewIDWithName(metadata.Type, "no_hold"), expected: func() *Config {
-			c := createDefaultConfig().(*Config)
-			c.HoldSpans, c.AncestorWait, c.MaxHeldSpans = holdNone, 0, 0
-			return c
-		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -84,9 +75,22 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestValidateNamesEveryLimit(t *testing.T) {
-	cfg := &Config{RulesOrder: "before", HoldSpans: "all"}
+	cfg := &Config{RulesOrder: "before"}
 	err := cfg.Validate()
-	for _, field := range []string{"ancestor_wait", "max_held_spans", "ancestor_cache.max_entries", "ancestor_cache.ttl"} {
+	for _, field := range []string{"ancestor_cache.max_entries", "ancestor_cache.ttl"} {
 		assert.ErrorContains(t, err, field+":")
+	}
+}
+
+// The keys of the span hold are gone (no span waits for its parent any more): a config that still sets
+// one fails to load and names it, rather than silently doing something else.
+func TestRemovedHoldKeysNamed(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "removed_hold").String())
+	require.NoError(t, err)
+	err = sub.Unmarshal(createDefaultConfig())
+	for _, key := range []string{"hold_spans", "ancestor_wait", "max_held_spans"} {
+		assert.ErrorContains(t, err, key)
 	}
 }

@@ -56,10 +56,10 @@ func pyBrokersInput() ptrace.Traces {
 	return eventsourcepy.Traces(spans...)
 }
 
-// hostileBatches: shapes no SDK should send. Every span passes, nothing loops or waits forever, and
-// each is counted (TestHostileShapesCounted): a self-parent, a three-span parent cycle split over two
-// batches, a flagged remote parent that never arrives (not held), an unflagged one (held, then released
-// with its fallback), a 300-byte command type, and a start of 2^64-1 ns with an end before it.
+// hostileBatches: shapes no SDK should send. Every span passes, nothing loops, and each is counted
+// (TestHostileShapesCounted): a self-parent, a three-span parent cycle split over two batches, a flagged
+// remote parent that never arrives, an unflagged one (its fallback, counted as parent_unseen), a
+// 300-byte command type, and a start of 2^64-1 ns with an end before it.
 func hostileBatches() []ptrace.Traces {
 	long := "command." + strings.Repeat("X", 300)
 	first := tracesOf("hostile",

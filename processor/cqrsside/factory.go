@@ -14,18 +14,11 @@ import (
 )
 
 const (
-	// defaultAncestorWait covers the OpenTelemetry SDKs' BatchSpanProcessor
-	// schedule delay (5s by default in Go, Python, Java and JS) plus a
-	// second for export and collector queueing: a child span exported in
-	// one SDK batch usually finds its parent in the next one.
-	defaultAncestorWait = 6 * time.Second
-	// defaultMaxHeldSpans keeps the held buffer to a few MB (spans are held
-	// without copies of their resource per span).
-	defaultMaxHeldSpans = 10_000
 	// defaultCacheMaxEntries preallocates about 4.5 MB (see ancestors.go).
 	defaultCacheMaxEntries = 100_000
-	// defaultCacheTTL outlives ancestor_wait several times, so a side
-	// cached when a parent arrives is still there for late grandchildren.
+	// defaultCacheTTL covers several of the SDKs' 5 s export cycles, so a
+	// side cached when a parent arrives is still there for children exported
+	// in later batches.
 	defaultCacheTTL = 30 * time.Second
 )
 
@@ -42,9 +35,6 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		RulesOrder:     rulesOrderBefore,
 		EmitSideSource: true,
-		AncestorWait:   defaultAncestorWait,
-		HoldSpans:      holdAll,
-		MaxHeldSpans:   defaultMaxHeldSpans,
 		AncestorCache: AncestorCacheConfig{
 			MaxEntries: defaultCacheMaxEntries,
 			TTL:        defaultCacheTTL,
@@ -58,7 +48,6 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 		return nil, err
 	}
 	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
-		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown),
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 	)

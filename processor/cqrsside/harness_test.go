@@ -2,7 +2,6 @@ package cqrsside
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -12,14 +11,13 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/metadatatest"
 )
 
-// harness drives a processor directly, with a fake clock and no release
-// goroutine, so tests decide exactly when time passes.
+// harness drives a processor directly, with a fake clock, so tests decide
+// exactly when time passes.
 type harness struct {
 	t     *testing.T
 	p     *cqrsProcessor
@@ -45,9 +43,6 @@ func newHarness(t *testing.T, cfg *Config) *harness {
 func (h *harness) consume(td ptrace.Traces) {
 	h.t.Helper()
 	out, err := h.p.processTraces(context.Background(), td)
-	if errors.Is(err, processorhelper.ErrSkipProcessingData) {
-		return
-	}
 	require.NoError(h.t, err)
 	require.NoError(h.t, h.sink.ConsumeTraces(context.Background(), out))
 }

@@ -117,8 +117,6 @@ func TestEverySpanCountedOnce(t *testing.T) {
 				h.consume(td)
 				h.clock.Advance(time.Second)
 			}
-			h.clock.Advance(cfg.AncestorWait / 2)
-			h.p.releaseExpired(context.Background())
 			require.NoError(t, h.p.shutdown(context.Background()))
 			classified := metricSum(t, h.tel, "processor_cqrsside_spans_classified")
 			unclassified := metricSum(t, h.tel, "processor_cqrsside_spans_unclassified")

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -69,161 +68,58 @@ func TestParentInEarlierBatchUsesCache(t *testing.T) {
 	side, src := h.side("l")
 	assert.Equal(t, "projection", side)
 	assert.Equal(t, "inherited", src)
-	assert.Zero(t, h.p.held.live)
+	assert.Zero(t, metricSum(t, h.tel, "processor_cqrsside_spans_parent_unseen"))
 }
 
-func TestParentInLaterBatchReleasesHeld(t *testing.T) {
+// Children end, and are exported, before their parents. No span waits for its parent: each batch goes on
+// at once, whole, with what is known; the spans whose parent had not arrived take their own fallback and
+// are counted.
+func TestParentInLaterBatchGoesOnAtOnce(t *testing.T) {
 	h := newHarness(t, defaultCfg())
-	// Children end, and are exported, before their parents.
 	h.consume(tracesOf("svc", sp{name: semconv.EventStoreSQLite + semconv.SpanSuffixGetEvents, id: "g", parent: "l", scope: "store"},
-		sp{name: "SELECT events", id: "db", parent: "g", scope: "db", kind: ptrace.SpanKindClient}))
-	assert.Empty(t, h.sink.AllTraces(), "all spans wait for their ancestors")
-	assert.Equal(t, 2, h.p.held.live)
-	assert.Equal(t, int64(2), metricSum(t, h.tel, "processor_cqrsside_held_spans"))
-	h.clock.Advance(2 * time.Second)
-	h.consume(tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "c", scope: "repo"}))
-	assert.Equal(t, 3, h.p.held.live)
-	h.clock.Advance(2 * time.Second)
-	h.consume(tracesOf("svc", sp{name: "command.Ship", id: "c", scope: "app"}))
-
-	for _, id := range []string{"l", "g", "db"} {
-		side, src := h.side(id)
-		assert.Equal(t, "write", side, id)
-		assert.Equal(t, "inherited", src, id)
-	}
-	assert.Zero(t, h.p.held.live)
-	// The released spans go out on their own, before their ancestor's batch: were that batch refused, its
-	// client could not resend spans held from earlier requests.
-	require.Len(t, h.sink.AllTraces(), 2)
-	assert.Equal(t, 3, h.sink.AllTraces()[0].SpanCount(), "the released spans")
-	assert.Equal(t, 1, h.sink.AllTraces()[1].SpanCount(), "the ancestor's batch")
-	assert.Equal(t, int64(3), metricSum(t, h.tel, "processor_cqrsside_spans_inherited_late"))
-	assert.Zero(t, metricSum(t, h.tel, "processor_cqrsside_spans_held_timeout"))
-	assert.Empty(t, h.p.held.byParent)
-	assert.Zero(t, metricSum(t, h.tel, "processor_cqrsside_held_spans"))
-}
-
-func TestHeldSpanKeepsResourceAndScope(t *testing.T) {
-	h := newHarness(t, defaultCfg())
-	in := tracesOf("svc-a", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "c", scope: "repo"})
-	in.ResourceSpans().At(0).SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
-	in.ResourceSpans().At(0).ScopeSpans().At(0).Scope().SetVersion("1.2.3")
-	want := ptrace.NewTraces()
-	in.CopyTo(want)
-	h.consume(in)
-	h.consume(tracesOf("svc-b", sp{name: "command.Ship", id: "c", scope: "app"}))
-
-	out := h.sink.AllTraces()[0] // the released span, ahead of its ancestor's batch
-	require.Equal(t, 1, out.ResourceSpans().Len())
-	rs := out.ResourceSpans().At(0)
-	assert.Equal(t, "https://opentelemetry.io/schemas/1.26.0", rs.SchemaUrl())
-	assert.Equal(t, want.ResourceSpans().At(0).Resource().Attributes().AsRaw(), rs.Resource().Attributes().AsRaw())
-	assert.Equal(t, "repo", rs.ScopeSpans().At(0).Scope().Name())
-	assert.Equal(t, "1.2.3", rs.ScopeSpans().At(0).Scope().Version())
-	assert.Equal(t, semconv.SpanRepositoryLoad, rs.ScopeSpans().At(0).Spans().At(0).Name())
-}
-
-func TestHeldSpanTimesOutWithFallback(t *testing.T) {
-	cfg := defaultCfg()
-	h := newHarness(t, cfg)
-	h.consume(tracesOf("svc",
-		sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "gone", scope: "repo"},
-		sp{name: "HTTP GET", id: "x", parent: "gone2", scope: "http"},
-	))
-	h.clock.Advance(cfg.AncestorWait - time.Nanosecond)
-	h.p.releaseExpired(context.Background())
-	assert.Empty(t, h.sink.AllTraces(), "not released before the wait ends")
-
-	h.clock.Advance(time.Nanosecond)
-	h.p.releaseExpired(context.Background())
-	side, src := h.side("l")
-	assert.Equal(t, "read", side)
+		sp{name: "SELECT events", id: "db", parent: "g", scope: "db", kind: ptrace.SpanKindClient},
+		sp{name: "HTTP GET", id: "x", parent: "gone", scope: "http"}))
+	require.Len(t, h.sink.AllTraces(), 1, "the batch went on at once")
+	assert.Equal(t, 3, h.sink.AllTraces()[0].SpanCount())
+	side, src := h.side("g")
+	assert.Equal(t, "read", side, "the store read's own fallback")
 	assert.Equal(t, "convention", src)
+	side, src = h.side("db")
+	assert.Equal(t, "read", side, "inherits its parent's fallback within the batch")
+	assert.Equal(t, "inherited", src)
 	side, _ = h.side("x")
 	assert.Empty(t, side, "no ancestor, no convention: unclassified")
-	assert.Equal(t, int64(2), metricSum(t, h.tel, "processor_cqrsside_spans_held_timeout"))
-	assert.Equal(t, int64(1), metricSum(t, h.tel, "processor_cqrsside_spans_unclassified"))
-	assert.Zero(t, h.p.held.live)
+	assert.Equal(t, int64(2), metricSum(t, h.tel, "processor_cqrsside_spans_parent_unseen"), "g and x")
 
-	// The fallback side is remembered for late children.
-	h.consume(tracesOf("svc", sp{name: semconv.SpanSnapshotGet, id: "s", parent: "l", scope: "repo"}))
+	h.consume(tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "c", scope: "repo"}))
+	h.consume(tracesOf("svc", sp{name: "command.Ship", id: "c", scope: "app"}))
+	require.Len(t, h.sink.AllTraces(), 3, "one batch out per batch in")
+	assert.Equal(t, int64(3), metricSum(t, h.tel, "processor_cqrsside_spans_parent_unseen"))
+
+	// A fallback side is remembered for the children that come later.
+	h.consume(tracesOf("svc", sp{name: semconv.SpanSnapshotGet, id: "s", parent: "g", scope: "repo"}))
 	side, src = h.side("s")
 	assert.Equal(t, "read", side)
 	assert.Equal(t, "inherited", src)
 }
 
-func TestFullBufferReleasesOldestEarly(t *testing.T) {
-	cfg := defaultCfg()
-	cfg.MaxHeldSpans = 2
-	h := newHarness(t, cfg)
-	for _, id := range []string{"a", "b", "c"} {
-		h.consume(tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: id, parent: "p-" + id, scope: "repo"}))
-		h.clock.Advance(time.Second)
-	}
-	assert.Equal(t, 2, h.p.held.live)
-	side, src := h.side("a")
-	assert.Equal(t, "read", side)
-	assert.Equal(t, "convention", src)
-	side, _ = h.side("b")
-	assert.Equal(t, "-", side, "still held")
-	assert.Equal(t, int64(1), metricSum(t, h.tel, "processor_cqrsside_spans_held_early_release", "reason", "buffer_full"))
-
-	require.NoError(t, h.p.shutdown(context.Background()))
-	assert.Equal(t, 3, h.sink.SpanCount(), "shutdown releases everything held")
-	assert.Equal(t, int64(2), metricSum(t, h.tel, "processor_cqrsside_spans_held_early_release", "reason", "shutdown"))
-}
-
-func TestHoldPolicies(t *testing.T) {
-	batch := func() ptrace.Traces {
-		return tracesOf("svc",
-			sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "c", scope: "repo"},
-			sp{name: "HTTP GET", id: "x", parent: "c", scope: "http"},
-		)
-	}
-	for _, tt := range []struct {
-		hold       string
-		lSide      string
-		xSide      string
-		heldBefore int
-	}{
-		{hold: holdAll, lSide: "write", xSide: "write", heldBefore: 2},
-		{hold: holdAncestorDependent, lSide: "write", xSide: "", heldBefore: 1},
-		{hold: holdNone, lSide: "read", xSide: "", heldBefore: 0},
-	} {
-		t.Run(tt.hold, func(t *testing.T) {
-			cfg := defaultCfg()
-			cfg.HoldSpans = tt.hold
-			h := newHarness(t, cfg)
-			h.consume(batch())
-			assert.Equal(t, tt.heldBefore, h.p.held.live)
-			h.consume(tracesOf("svc", sp{name: "command.C", id: "c", scope: "app"}))
-			lSide, _ := h.side("l")
-			xSide, _ := h.side("x")
-			assert.Equal(t, tt.lSide, lSide)
-			assert.Equal(t, tt.xSide, xSide)
-		})
-	}
-}
-
 func TestCrossBatchCycleEnds(t *testing.T) {
-	cfg := defaultCfg()
-	h := newHarness(t, cfg)
+	h := newHarness(t, defaultCfg())
 	h.consume(tracesOf("svc", sp{name: semconv.SpanSnapshotGet, id: "a", parent: "b", scope: "s"}))
 	h.consume(tracesOf("svc", sp{name: "b", id: "b", parent: "a", scope: "s"}))
-	assert.Equal(t, 2, h.p.held.live)
-	h.clock.Advance(cfg.AncestorWait)
-	h.p.releaseExpired(context.Background())
 	assert.Equal(t, 2, h.sink.SpanCount())
-	assert.Zero(t, h.p.held.live)
 }
 
-func TestCacheExpiryMeansWaiting(t *testing.T) {
+func TestCacheExpiryMeansParentUnseen(t *testing.T) {
 	cfg := defaultCfg()
 	h := newHarness(t, cfg)
 	h.consume(tracesOf("svc", sp{name: "command.C", id: "c", scope: "app"}))
 	h.clock.Advance(cfg.AncestorCache.TTL + time.Second)
 	h.consume(tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "c", scope: "repo"}))
-	assert.Equal(t, 1, h.p.held.live, "the parent's side expired, so the span waits")
+	side, src := h.side("l")
+	assert.Equal(t, "read", side, "the parent's side expired: the span's own fallback")
+	assert.Equal(t, "convention", src)
+	assert.Equal(t, int64(1), metricSum(t, h.tel, "processor_cqrsside_spans_parent_unseen"))
 	assert.Equal(t, int64(1), metricSum(t, h.tel, "processor_cqrsside_cache_evictions", "reason", "expired"))
 }
 
@@ -288,28 +184,6 @@ func TestBadInput(t *testing.T) {
 	assert.Equal(t, int64(1), m("type_name_too_long"))
 }
 
-// TestReleaseLoop runs the real release goroutine on a fake clock.
-func TestReleaseLoop(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	tel := componenttest.NewTelemetry()
-	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	sink := new(consumertest.TracesSink)
-	clock := clockwork.NewFakeClockAt(testStart)
-	cfg := defaultCfg()
-	p, err := newProcessor(metadatatest.NewSettings(tel), cfg, sink, clock)
-	require.NoError(t, err)
-	require.NoError(t, p.start(context.Background(), componenttest.NewNopHost()))
-
-	_, err = p.processTraces(context.Background(), tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "c", scope: "repo"}))
-	require.ErrorContains(t, err, "skip")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, clock.BlockUntilContext(ctx, 1), "the loop sets a timer for the deadline")
-	clock.Advance(cfg.AncestorWait)
-	require.Eventually(t, func() bool { return sink.SpanCount() == 1 }, 10*time.Second, time.Millisecond)
-	require.NoError(t, p.shutdown(context.Background()))
-}
-
 func TestFactoryPipeline(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	f := NewFactory()
@@ -321,13 +195,13 @@ func TestFactoryPipeline(t *testing.T) {
 	require.NoError(t, tp.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, tp.ConsumeTraces(context.Background(), tracesOf("svc", eventsourceSpans("")...)))
 	require.NoError(t, tp.ConsumeTraces(context.Background(), tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "later", scope: "repo"})))
+	assert.Equal(t, len(eventsourceSpans(""))+1, sink.SpanCount(), "every span went on in its own call")
 	require.NoError(t, tp.Shutdown(context.Background()))
-	assert.Equal(t, len(eventsourceSpans(""))+1, sink.SpanCount(), "nothing lost, held spans released at shutdown")
 }
 
-// TestConcurrentConsume runs batches from several goroutines while the
-// release loop works; under -race it checks the locking, and it checks
-// that no span is lost or duplicated.
+// TestConcurrentConsume runs batches from several goroutines sharing the
+// ancestor cache; under -race it checks the locking, and it checks that no
+// span is lost or duplicated.
 func TestConcurrentConsume(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	tel := componenttest.NewTelemetry()
@@ -335,10 +209,9 @@ func TestConcurrentConsume(t *testing.T) {
 	sink := new(consumertest.TracesSink)
 	clock := clockwork.NewFakeClockAt(testStart)
 	cfg := defaultCfg()
-	cfg.MaxHeldSpans = 50
+	cfg.AncestorCache.MaxEntries = 50
 	p, err := newProcessor(metadatatest.NewSettings(tel), cfg, sink, clock)
 	require.NoError(t, err)
-	require.NoError(t, p.start(context.Background(), componenttest.NewNopHost()))
 
 	const workers, rounds = 4, 50
 	total := make(chan int, workers)
@@ -393,37 +266,58 @@ func (r *refusingSink) ConsumeTraces(ctx context.Context, td ptrace.Traces) erro
 	return r.TracesSink.ConsumeTraces(ctx, td)
 }
 
-// Held spans were accepted upstream: when the next consumer refuses them on
-// release (a full sending queue), they are offered again, not lost; a
-// permanent refusal drops them, counted.
-func TestRefusedReleaseIsRetried(t *testing.T) {
-	cfg := defaultCfg()
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	next := &refusingSink{}
-	clock := clockwork.NewFakeClockAt(testStart)
-	p, err := newProcessor(metadatatest.NewSettings(tel), cfg, next, clock)
+// Nothing is held, so a refusal by the next consumer goes back to the client
+// that sent the batch, who can retry it: the batch went on in the caller's own
+// call, with its context.
+func TestRefusalGoesBackToTheClient(t *testing.T) {
+	next := &refusingSink{err: errors.New("sending queue is full")}
+	f := NewFactory()
+	tp, err := f.CreateTraces(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), f.CreateDefaultConfig(), next)
 	require.NoError(t, err)
-	h := &harness{t: t, p: p, sink: &next.TracesSink, clock: clock, tel: tel}
-
-	h.consume(tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "gone", scope: "repo"}))
-	require.Equal(t, 1, p.held.live)
-	next.err = errors.New("sending queue is full")
-	clock.Advance(cfg.AncestorWait)
-	p.releaseExpired(context.Background())
-	assert.Zero(t, p.held.live)
-	assert.Equal(t, 1, p.release.Pending(), "kept for another attempt")
-	assert.Zero(t, next.SpanCount())
-
+	require.NoError(t, tp.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, tp.Shutdown(context.Background())) }()
+	err = tp.ConsumeTraces(context.Background(), tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "gone", scope: "repo"}))
+	require.ErrorContains(t, err, "sending queue is full")
 	next.err = nil
-	p.releaseExpired(context.Background())
-	assert.Equal(t, 1, next.SpanCount(), "delivered on the next attempt")
-	assert.Zero(t, p.release.Pending())
+	require.NoError(t, tp.ConsumeTraces(context.Background(), tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l", parent: "gone", scope: "repo"})))
+	assert.Equal(t, 1, next.SpanCount())
+}
 
-	h.consume(tracesOf("svc", sp{name: semconv.SpanRepositoryLoad, id: "l2", parent: "gone", scope: "repo"}))
-	next.err = consumererror.NewPermanent(errors.New("rejected"))
-	clock.Advance(cfg.AncestorWait)
-	p.releaseExpired(context.Background())
-	assert.Equal(t, int64(1), metricSum(t, tel, "processor_cqrsside_spans_release_dropped"))
-	assert.Zero(t, p.release.Pending())
+// eventsource-py's live runner wraps each event's projection.handle in its own process_event span:
+// one event applied counts once, on the runner's span. Whichever of the two arrives first, exactly one
+// of them goes on unmarked.
+func TestRunnerAndHandleCountOnceInEitherOrder(t *testing.T) {
+	runner := sp{name: semconv.SpanLiveRunnerProcessEvent, id: "run", parent: "dispatch", scope: "eventsource"}
+	handle := sp{name: semconv.SpanProjectionHandle, id: "h", parent: "run", scope: "eventsource"}
+	nested := func(h *harness, id string) bool {
+		s, ok := h.spans()[spanID(id)]
+		require.Truef(t, ok, "span %s not out", id)
+		v, ok := s.Attributes().Get(semconv.AttrProjectionNested)
+		return ok && v.Bool()
+	}
+	for _, tt := range []struct {
+		name    string
+		batches [][]sp
+		counted string
+	}{
+		{"same batch", [][]sp{{handle, runner}}, "run"},
+		{"runner first", [][]sp{{runner}, {handle}}, "run"},
+		{"handle first", [][]sp{{handle}, {runner}}, "h"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, defaultCfg())
+			for _, b := range tt.batches {
+				h.consume(tracesOf("svc", b...))
+			}
+			assert.Equal(t, tt.counted != "run", nested(h, "run"), "runner")
+			assert.Equal(t, tt.counted != "h", nested(h, "h"), "handle")
+		})
+	}
+
+	// A handle whose parent arrives first in another process is no inner apply of that span.
+	h := newHarness(t, defaultCfg())
+	h.consume(tracesOf("svc-a", handle))
+	h.consume(tracesOf("svc-b", runner))
+	assert.False(t, nested(h, "run"))
+	assert.False(t, nested(h, "h"))
 }

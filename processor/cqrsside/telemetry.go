@@ -61,16 +61,7 @@ var invalidNames = [numInvalid]string{
 	invalidParentCycle: "parent_cycle",
 }
 
-// Reasons for processor_cqrsside_spans_held_early_release.
-const (
-	earlyBufferFull = iota
-	earlyShutdown
-	numEarly
-)
-
-var earlyNames = [numEarly]string{earlyBufferFull: "buffer_full", earlyShutdown: "shutdown"}
-
-// counts accumulates one batch's (or one release's) telemetry so that the
+// counts accumulates one batch's telemetry so that the
 // instruments are touched once per batch, not once per span.
 type counts struct {
 	classified   [numSides][numSources]int64
@@ -78,14 +69,10 @@ type counts struct {
 	// unclassifiedReceiving: of unclassified, the message consumers without evidence.
 	unclassifiedReceiving int64
 	invalid               [numInvalid]int64
-	inheritedLate         int64
-	timeout               int64
-	early                 [numEarly]int64
+	parentUnseen          int64
 	evictCapacity         int64
 	evictExpired          int64
 	boundary              [numBoundary]int64
-	// releaseDropped: held spans lost after their release (refused permanently, or beyond the retry limit).
-	releaseDropped int64
 }
 
 func (c *counts) reset() { *c = counts{} }
@@ -104,7 +91,6 @@ type telemetry struct {
 	tb            *metadata.TelemetryBuilder
 	classifiedOpt [numSides][numSources]metric.AddOption
 	invalidOpt    [numInvalid]metric.AddOption
-	earlyOpt      [numEarly]metric.AddOption
 	boundaryOpt   [numBoundary]metric.AddOption
 	capacityOpt   metric.AddOption
 	expiredOpt    metric.AddOption
@@ -122,9 +108,6 @@ func newTelemetry(tb *metadata.TelemetryBuilder) *telemetry {
 	}
 	for i := range invalidNames {
 		t.invalidOpt[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidNames[i])))
-	}
-	for i := range earlyNames {
-		t.earlyOpt[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", earlyNames[i])))
 	}
 	for i := range boundaryNames {
 		t.boundaryOpt[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", boundaryNames[i])))
@@ -155,16 +138,8 @@ func (t *telemetry) record(ctx context.Context, c *counts) {
 			t.tb.ProcessorCqrssideInvalidInput.Add(ctx, n, t.invalidOpt[i])
 		}
 	}
-	if c.inheritedLate > 0 {
-		t.tb.ProcessorCqrssideSpansInheritedLate.Add(ctx, c.inheritedLate)
-	}
-	if c.timeout > 0 {
-		t.tb.ProcessorCqrssideSpansHeldTimeout.Add(ctx, c.timeout)
-	}
-	for i, n := range c.early {
-		if n > 0 {
-			t.tb.ProcessorCqrssideSpansHeldEarlyRelease.Add(ctx, n, t.earlyOpt[i])
-		}
+	if c.parentUnseen > 0 {
+		t.tb.ProcessorCqrssideSpansParentUnseen.Add(ctx, c.parentUnseen)
 	}
 	if c.evictCapacity > 0 {
 		t.tb.ProcessorCqrssideCacheEvictions.Add(ctx, c.evictCapacity, t.capacityOpt)
@@ -176,8 +151,5 @@ func (t *telemetry) record(ctx context.Context, c *counts) {
 		if n > 0 {
 			t.tb.ProcessorCqrssideProcessBoundaries.Add(ctx, n, t.boundaryOpt[i])
 		}
-	}
-	if c.releaseDropped > 0 {
-		t.tb.ProcessorCqrssideSpansReleaseDropped.Add(ctx, c.releaseDropped)
 	}
 }

@@ -304,12 +304,14 @@ func (p *lagProcessor) annotate(tx *join.Tx, res pcommon.Resource, span ptrace.S
 			span.Attributes().Remove(semconv.AttrProjectionLagMs)
 		}
 	}
-	if spanattr.Bool(span.Attributes(), semconv.AttrProjectionNested) {
-		// The runner's apply span around it carries the lag: one event, one lag.
-		return
-	}
 	if semconv.IsRunnerApply(name) {
+		// The runner's position is its own, even when its inner apply is the one counted.
 		p.runnerPosition(res, span, c)
+	}
+	if spanattr.Bool(span.Attributes(), semconv.AttrProjectionNested) {
+		// The other apply span of the nesting (the runner's, or the inner one that arrived first)
+		// carries the lag: one event, one lag.
+		return
 	}
 	if !validSpanTimes(span) {
 		c.invalidTS++

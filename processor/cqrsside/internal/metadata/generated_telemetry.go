@@ -3,12 +3,10 @@
 package metadata
 
 import (
-	"context"
 	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/collector/component"
@@ -25,19 +23,15 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                  metric.Meter
-	mu                                     sync.Mutex
-	registrations                          []metric.Registration
-	ProcessorCqrssideCacheEvictions        metric.Int64Counter
-	ProcessorCqrssideHeldSpans             metric.Int64ObservableUpDownCounter
-	ProcessorCqrssideInvalidInput          metric.Int64Counter
-	ProcessorCqrssideProcessBoundaries     metric.Int64Counter
-	ProcessorCqrssideSpansClassified       metric.Int64Counter
-	ProcessorCqrssideSpansHeldEarlyRelease metric.Int64Counter
-	ProcessorCqrssideSpansHeldTimeout      metric.Int64Counter
-	ProcessorCqrssideSpansInheritedLate    metric.Int64Counter
-	ProcessorCqrssideSpansReleaseDropped   metric.Int64Counter
-	ProcessorCqrssideSpansUnclassified     metric.Int64Counter
+	meter                              metric.Meter
+	mu                                 sync.Mutex
+	registrations                      []metric.Registration
+	ProcessorCqrssideCacheEvictions    metric.Int64Counter
+	ProcessorCqrssideInvalidInput      metric.Int64Counter
+	ProcessorCqrssideProcessBoundaries metric.Int64Counter
+	ProcessorCqrssideSpansClassified   metric.Int64Counter
+	ProcessorCqrssideSpansParentUnseen metric.Int64Counter
+	ProcessorCqrssideSpansUnclassified metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -49,31 +43,6 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
-}
-
-// RegisterProcessorCqrssideHeldSpansCallback sets callback for observable ProcessorCqrssideHeldSpans metric.
-func (builder *TelemetryBuilder) RegisterProcessorCqrssideHeldSpansCallback(cb metric.Int64Callback) error {
-	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		cb(ctx, &observerInt64{inst: builder.ProcessorCqrssideHeldSpans, obs: o})
-		return nil
-	}, builder.ProcessorCqrssideHeldSpans)
-	if err != nil {
-		return err
-	}
-	builder.mu.Lock()
-	defer builder.mu.Unlock()
-	builder.registrations = append(builder.registrations, reg)
-	return nil
-}
-
-type observerInt64 struct {
-	embedded.Int64Observer
-	inst metric.Int64Observable
-	obs  metric.Observer
-}
-
-func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
-	oi.obs.ObserveInt64(oi.inst, value, opts...)
 }
 
 // Shutdown unregister all registered callbacks for async instruments.
@@ -100,12 +69,6 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ProcessorCqrssideHeldSpans, err = builder.meter.Int64ObservableUpDownCounter(
-		"otelcol_processor_cqrsside_held_spans",
-		metric.WithDescription("Spans currently held while they wait for an ancestor. [Development]"),
-		metric.WithUnit("{span}"),
-	)
-	errs = errors.Join(errs, err)
 	builder.ProcessorCqrssideInvalidInput, err = builder.meter.Int64Counter(
 		"otelcol_processor_cqrsside_invalid_input",
 		metric.WithDescription("Bad input met and ignored (wrong attribute type, unknown side, invalid or cyclic span ids), by reason. The span still passes. [Development]"),
@@ -124,27 +87,9 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ProcessorCqrssideSpansHeldEarlyRelease, err = builder.meter.Int64Counter(
-		"otelcol_processor_cqrsside_spans_held_early_release",
-		metric.WithDescription("Held spans released before their wait ended, with the fallback side, by reason (buffer_full, shutdown). Never dropped. [Development]"),
-		metric.WithUnit("{span}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ProcessorCqrssideSpansHeldTimeout, err = builder.meter.Int64Counter(
-		"otelcol_processor_cqrsside_spans_held_timeout",
-		metric.WithDescription("Held spans whose ancestor did not arrive within ancestor_wait; released with the fallback side. [Development]"),
-		metric.WithUnit("{span}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ProcessorCqrssideSpansInheritedLate, err = builder.meter.Int64Counter(
-		"otelcol_processor_cqrsside_spans_inherited_late",
-		metric.WithDescription("Held spans released because their ancestor arrived in a later batch (inheritance succeeded). [Development]"),
-		metric.WithUnit("{span}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ProcessorCqrssideSpansReleaseDropped, err = builder.meter.Int64Counter(
-		"otelcol_processor_cqrsside_spans_release_dropped",
-		metric.WithDescription("Held spans dropped after their release, because the next consumer refused them permanently, or refused them again while max_held_spans refused spans were already waiting to be retried. [Development]"),
+	builder.ProcessorCqrssideSpansParentUnseen, err = builder.meter.Int64Counter(
+		"otelcol_processor_cqrsside_spans_parent_unseen",
+		metric.WithDescription("Spans whose side would come from a parent in their own process that had not arrived (a later export batch, or never exported). They go on at once with their own fallback side or none; no span waits. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

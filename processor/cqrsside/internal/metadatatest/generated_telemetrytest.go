@@ -37,22 +37,6 @@ func AssertEqualProcessorCqrssideCacheEvictions(t *testing.T, tt *componenttest.
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualProcessorCqrssideHeldSpans(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_processor_cqrsside_held_spans",
-		Description: "Spans currently held while they wait for an ancestor. [Development]",
-		Unit:        "{span}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: false,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_processor_cqrsside_held_spans")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
 func AssertEqualProcessorCqrssideInvalidInput(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_cqrsside_invalid_input",
@@ -101,10 +85,10 @@ func AssertEqualProcessorCqrssideSpansClassified(t *testing.T, tt *componenttest
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualProcessorCqrssideSpansHeldEarlyRelease(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualProcessorCqrssideSpansParentUnseen(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_processor_cqrsside_spans_held_early_release",
-		Description: "Held spans released before their wait ended, with the fallback side, by reason (buffer_full, shutdown). Never dropped. [Development]",
+		Name:        "otelcol_processor_cqrsside_spans_parent_unseen",
+		Description: "Spans whose side would come from a parent in their own process that had not arrived (a later export batch, or never exported). They go on at once with their own fallback side or none; no span waits. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -112,55 +96,7 @@ func AssertEqualProcessorCqrssideSpansHeldEarlyRelease(t *testing.T, tt *compone
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_processor_cqrsside_spans_held_early_release")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
-func AssertEqualProcessorCqrssideSpansHeldTimeout(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_processor_cqrsside_spans_held_timeout",
-		Description: "Held spans whose ancestor did not arrive within ancestor_wait; released with the fallback side. [Development]",
-		Unit:        "{span}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_processor_cqrsside_spans_held_timeout")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
-func AssertEqualProcessorCqrssideSpansInheritedLate(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_processor_cqrsside_spans_inherited_late",
-		Description: "Held spans released because their ancestor arrived in a later batch (inheritance succeeded). [Development]",
-		Unit:        "{span}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_processor_cqrsside_spans_inherited_late")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
-func AssertEqualProcessorCqrssideSpansReleaseDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_processor_cqrsside_spans_release_dropped",
-		Description: "Held spans dropped after their release, because the next consumer refused them permanently, or refused them again while max_held_spans refused spans were already waiting to be retried. [Development]",
-		Unit:        "{span}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_processor_cqrsside_spans_release_dropped")
+	got, err := tt.GetMetric("otelcol_processor_cqrsside_spans_parent_unseen")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

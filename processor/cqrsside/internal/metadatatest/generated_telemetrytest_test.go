@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -20,23 +19,13 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	require.NoError(t, tb.RegisterProcessorCqrssideHeldSpansCallback(func(_ context.Context, observer metric.Int64Observer) error {
-		observer.Observe(1)
-		return nil
-	}))
 	tb.ProcessorCqrssideCacheEvictions.Add(context.Background(), 1)
 	tb.ProcessorCqrssideInvalidInput.Add(context.Background(), 1)
 	tb.ProcessorCqrssideProcessBoundaries.Add(context.Background(), 1)
 	tb.ProcessorCqrssideSpansClassified.Add(context.Background(), 1)
-	tb.ProcessorCqrssideSpansHeldEarlyRelease.Add(context.Background(), 1)
-	tb.ProcessorCqrssideSpansHeldTimeout.Add(context.Background(), 1)
-	tb.ProcessorCqrssideSpansInheritedLate.Add(context.Background(), 1)
-	tb.ProcessorCqrssideSpansReleaseDropped.Add(context.Background(), 1)
+	tb.ProcessorCqrssideSpansParentUnseen.Add(context.Background(), 1)
 	tb.ProcessorCqrssideSpansUnclassified.Add(context.Background(), 1)
 	AssertEqualProcessorCqrssideCacheEvictions(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualProcessorCqrssideHeldSpans(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorCqrssideInvalidInput(t, testTel,
@@ -48,16 +37,7 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorCqrssideSpansClassified(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualProcessorCqrssideSpansHeldEarlyRelease(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualProcessorCqrssideSpansHeldTimeout(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualProcessorCqrssideSpansInheritedLate(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualProcessorCqrssideSpansReleaseDropped(t, testTel,
+	AssertEqualProcessorCqrssideSpansParentUnseen(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorCqrssideSpansUnclassified(t, testTel,
