@@ -74,7 +74,8 @@ type Config struct {
 	// MaxFacts bounds the facts table (and a quarter of it the event id
 	// table); when full, the oldest entry is evicted.
 	MaxFacts int
-	// MaxPending bounds the pending joins; when full, the oldest is dropped.
+	// MaxPending bounds the pending joins, and the event counts waiting for
+	// their command (AddProduced); when full, the oldest is dropped.
 	MaxPending int
 	// TTL is how long a fact is remembered and a pending join waits.
 	TTL time.Duration
@@ -101,6 +102,10 @@ type Counts struct {
 	FactsExpired, FactsEvicted, Duplicates int64
 	// CommandTypesDropped: command types not remembered (table full).
 	CommandTypesDropped int64
+	// EventsUnattributed: events of writes (AddProduced) that reached no
+	// command: it did not arrive within TTL, or the count was dropped to make
+	// room.
+	EventsUnattributed int64
 }
 
 // Engine is safe for concurrent use: every method takes its lock, and a Tx
@@ -114,6 +119,7 @@ type Engine struct {
 	facts    *ringmap.Map[Key, Fact]
 	events   *ringmap.Map[Key, Key]
 	pending  *ringmap.Map[uint64, pendingJoin]
+	produced *ringmap.Map[Key, int64]
 	waiting  map[Key]uint64 // newest pending join waiting for a key
 	seq      uint64
 	commands *interner
@@ -137,12 +143,14 @@ func New(cfg Config, clock clockwork.Clock, record func(context.Context, Counts)
 		// Few write spans name an event (an outbox add, a publish): a quarter of the facts.
 		events:   ringmap.New[Key, Key](max(cfg.MaxFacts/4, 1), cfg.TTL, nil),
 		pending:  ringmap.New[uint64, pendingJoin](cfg.MaxPending, cfg.TTL, hashSeq),
+		produced: ringmap.New[Key, int64](cfg.MaxPending, cfg.TTL, nil),
 		waiting:  make(map[Key]uint64),
 		commands: newInterner(cfg.MaxCommandTypes),
 		names:    newInterner(maxNames),
 		seeds:    [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 	}
 	e.pending.OnRemove(e.pendingLeft)
+	e.produced.OnRemove(e.producedLeft)
 	return e
 }
 
@@ -207,6 +215,7 @@ func (e *Engine) Begin() *Tx {
 	e.counts.FactsExpired += int64(e.facts.Expire(now))
 	e.events.Expire(now)
 	e.pending.Expire(now)
+	e.produced.Expire(now)
 	return &Tx{e: e, now: now}
 }
 
@@ -293,18 +302,21 @@ func (tx *Tx) Waited(key Key) bool {
 // Remember stores f under key (f.Kind 0 stores nothing, unless a pending join
 // waits for key: then the span is a dead end for it) and, for a producer that
 // names an event, under the event key too. Pending joins waiting for either
-// key are resumed by Resume, once the whole batch is remembered.
-func (tx *Tx) Remember(key Key, f Fact, eventKey *Key) {
+// key are resumed by Resume, once the whole batch is remembered. It reports
+// whether a fact was already stored under key: the span came again (a
+// client's retry).
+func (tx *Tx) Remember(key Key, f Fact, eventKey *Key) (duplicate bool) {
 	e := tx.e
 	if f.Kind == 0 {
 		if !tx.Waited(key) {
-			return
+			return false
 		}
 		f = Fact{Kind: DeadEnd}
 	}
 	switch e.facts.Put(key, f, tx.now) {
 	case ringmap.Duplicate:
 		e.counts.Duplicates++
+		duplicate = true
 	case ringmap.AddedEvicting:
 		e.counts.FactsEvicted++
 	}
@@ -314,7 +326,7 @@ func (tx *Tx) Remember(key Key, f Fact, eventKey *Key) {
 		// that ended first stands for it, whatever order they arrive in.
 		if prev, ok := e.events.Lookup(*eventKey, tx.now); ok {
 			if pf, ok := e.facts.Lookup(prev, tx.now); ok && pf.End <= f.End {
-				return
+				return duplicate
 			}
 		}
 		if e.events.Set(*eventKey, key, tx.now) == ringmap.AddedEvicting {
@@ -322,6 +334,7 @@ func (tx *Tx) Remember(key Key, f Fact, eventKey *Key) {
 		}
 		tx.wake(*eventKey)
 	}
+	return duplicate
 }
 
 func (tx *Tx) wake(key Key) {

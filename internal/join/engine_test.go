@@ -38,6 +38,7 @@ func newFixture(cfg Config) *fixture {
 		f.counts.FactsEvicted += c.FactsEvicted
 		f.counts.Duplicates += c.Duplicates
 		f.counts.CommandTypesDropped += c.CommandTypesDropped
+		f.counts.EventsUnattributed += c.EventsUnattributed
 	})
 	return f
 }
@@ -234,4 +235,32 @@ func TestExpiryLoop(t *testing.T) {
 		return f.counts.Unmatched == 1
 	}, 10*time.Second, time.Millisecond)
 	assert.Zero(t, f.e.PendingLen())
+}
+
+// Event counts wait for the span they climb to, sum per span, and leave counted when no command takes
+// them within TTL or they are dropped to make room.
+func TestProducedWaitsSumsAndExpiresCounted(t *testing.T) {
+	cfg := defaults()
+	cfg.MaxPending = 2
+	f := newFixture(cfg)
+	f.batch(func(tx *Tx) {
+		assert.False(t, tx.HasProduced())
+		tx.AddProduced(key(1, 9), 2)
+		tx.AddProduced(key(1, 9), 3)
+		assert.True(t, tx.HasProduced())
+	})
+	f.batch(func(tx *Tx) {
+		n, ok := tx.TakeProduced(key(1, 9))
+		assert.True(t, ok)
+		assert.Equal(t, int64(5), n, "two appends under one span")
+		_, ok = tx.TakeProduced(key(1, 9))
+		assert.False(t, ok, "taken once")
+		tx.AddProduced(key(2, 1), 1)
+		tx.AddProduced(key(2, 2), 4)
+		tx.AddProduced(key(2, 3), 7) // evicts the oldest, key(2, 1)
+	})
+	assert.Equal(t, int64(1), f.counts.EventsUnattributed)
+	f.clock.Advance(cfg.TTL + time.Second)
+	f.batch(func(tx *Tx) { assert.False(t, tx.HasProduced()) })
+	assert.Equal(t, int64(12), f.counts.EventsUnattributed, "the rest expired")
 }

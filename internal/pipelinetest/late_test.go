@@ -217,3 +217,71 @@ func TestRunnerAfterItsHandleCountsOnce(t *testing.T) {
 	assert.Equal(t, uint64(n), count, "one lag per event applied")
 	assert.InDelta(t, want, sum, 1e-6, "each lag from the counted apply span's start")
 }
+
+// sum adds the data points of a sum metric in the last flush.
+func (p *pipeline) sum(name string) (total int64) {
+	all := p.Metrics.AllMetrics()
+	if len(all) == 0 {
+		return 0
+	}
+	for _, rm := range all[len(all)-1].ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Name() != name || m.Type() != pmetric.MetricTypeSum {
+					continue
+				}
+				for _, dp := range m.Sum().DataPoints().All() {
+					total += dp.IntValue()
+				}
+			}
+		}
+	}
+	return total
+}
+
+// TestEventsReachTheirCommandInAnyBatch: the runtime's command span ends after the repository save and
+// the store append beneath it, so an SDK flush often exports those a batch (or two) before the command.
+// Each command's events are counted once, whatever batch brings each span, and a retried export counts
+// nothing twice.
+func TestEventsReachTheirCommandInAnyBatch(t *testing.T) {
+	const n, perCommand = 90, 3
+	p := newPipeline(t)
+	var exports []arrival
+	for i := range n {
+		trace := fmt.Sprintf("cmd-%d", i)
+		tr := eventsourcepy.TraceID(trace)
+		start := t0.Add(time.Duration(i) * 50 * time.Millisecond)
+		at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+		cmd := eventsourcepy.Span{Service: "orders-api", Scope: semconv.ScopeWrite, Name: "command.PlaceOrder",
+			Trace: tr, ID: eventsourcepy.ID(trace + "/cmd"), Start: at(0), End: at(30),
+			Attrs: map[string]any{semconv.AttrSide: semconv.SideWrite, semconv.AttrCommandType: "PlaceOrder"}}
+		handler := eventsourcepy.Span{Service: "orders-api", Scope: "app", Name: "OrderService.place",
+			Trace: tr, ID: eventsourcepy.ID(trace + "/handler"), Parent: cmd.ID, Start: at(1), End: at(28)}
+		save := eventsourcepy.Span{Service: "orders-api", Scope: eventsourcepy.ScopeRepository, Name: semconv.SpanRepositorySave,
+			Trace: tr, ID: eventsourcepy.ID(trace + "/save"), Parent: handler.ID, Start: at(10), End: at(25),
+			Attrs: map[string]any{semconv.AttrESEventCount: int64(perCommand)}}
+		appendSpan := eventsourcepy.Span{Service: "orders-api", Scope: "eventsource.stores.postgresql",
+			Name: semconv.EventStorePostgreSQL + semconv.SpanSuffixAppendEvents,
+			Trace: tr, ID: eventsourcepy.ID(trace + "/append"), Parent: save.ID, Start: at(12), End: at(20),
+			Attrs: map[string]any{semconv.AttrESEventCount: int64(perCommand)}}
+		sent := time.Duration(i) * time.Second
+		switch i % 3 {
+		case 0: // one export
+			exports = append(exports, arrival{at: sent, spans: []eventsourcepy.Span{appendSpan, save, handler, cmd}})
+		case 1: // the command one flush later; the first export sent twice (a client's retry)
+			first := []eventsourcepy.Span{appendSpan, save, handler}
+			exports = append(exports, arrival{at: sent, spans: first}, arrival{at: sent + time.Second, spans: first},
+				arrival{at: sent + 5*time.Second, spans: []eventsourcepy.Span{cmd}})
+		case 2: // three flushes, innermost first
+			exports = append(exports, arrival{at: sent, spans: []eventsourcepy.Span{appendSpan}},
+				arrival{at: sent + 5*time.Second, spans: []eventsourcepy.Span{save, handler}},
+				arrival{at: sent + 10*time.Second, spans: []eventsourcepy.Span{cmd}})
+		}
+	}
+	p.deliver(t, exports)
+	p.flush(t)
+
+	assert.Equal(t, int64(n*perCommand), p.sum(semconv.MetricEventsProduced), "each command's events once")
+	count, _ := p.histogram(semconv.MetricCommandDuration)
+	assert.Equal(t, uint64(n), count, "each command once")
+}

@@ -47,6 +47,11 @@ type lagProcessor struct {
 	completions []join.Completion
 	carriers    []join.Key
 	byCarrier   map[join.Key][]int
+	// writes, spans and spanBuf: this batch's event writes, and its spans while their events climb to
+	// their commands (produced.go).
+	writes  []eventWrite
+	spans   map[join.Key]*batchSpan
+	spanBuf []batchSpan
 }
 
 // counts accumulates one batch's telemetry, recorded after the lock is released; the join engine
@@ -126,6 +131,7 @@ func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 	}
 	if tx != nil {
 		p.storeEntryPoints(tx)
+		p.attributeEvents(tx, td)
 		p.completions, p.carriers = tx.Resume(p.completions[:0], p.carriers[:0])
 		if len(p.completions) > 0 {
 			p.writeCompletions(tx, td, &c)
@@ -199,10 +205,14 @@ func (p *lagProcessor) observe(tx *join.Tx, res pcommon.Resource, span ptrace.Sp
 	if hasEvent && f.Kind != 0 {
 		f.Event = join.EventHash(eventKey)
 	}
+	var duplicate bool
 	if hasEvent && f.Kind == join.Producer {
-		tx.Remember(key, f, &eventKey)
+		duplicate = tx.Remember(key, f, &eventKey)
 	} else {
-		tx.Remember(key, f, nil)
+		duplicate = tx.Remember(key, f, nil)
+	}
+	if side == semconv.SideWrite {
+		p.noteEventWrite(span, key, duplicate)
 	}
 }
 
@@ -660,6 +670,7 @@ func (p *lagProcessor) recordJoin(ctx context.Context, c join.Counts) {
 	add(ctx, t.ProcessorProjectionlagLinkEvicted, c.FactsEvicted)
 	add(ctx, t.ProcessorProjectionlagLinkDuplicates, c.Duplicates)
 	add(ctx, t.ProcessorProjectionlagCommandTypesDropped, c.CommandTypesDropped)
+	add(ctx, t.ProcessorProjectionlagLinkEventsUnattributed, c.EventsUnattributed)
 }
 
 func add(ctx context.Context, ctr metric.Int64Counter, n int64) {

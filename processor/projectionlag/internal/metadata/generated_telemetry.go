@@ -25,26 +25,27 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                       metric.Meter
-	mu                                          sync.Mutex
-	registrations                               []metric.Registration
-	ProcessorProjectionlagCommandTypesDropped   metric.Int64Counter
-	ProcessorProjectionlagHeadsEvicted          metric.Int64Counter
-	ProcessorProjectionlagInvalidPositions      metric.Int64Counter
-	ProcessorProjectionlagInvalidReportedLag    metric.Int64Counter
-	ProcessorProjectionlagInvalidTimestamps     metric.Int64Counter
-	ProcessorProjectionlagLinkCommandUnresolved metric.Int64Counter
-	ProcessorProjectionlagLinkDuplicates        metric.Int64Counter
-	ProcessorProjectionlagLinkEvicted           metric.Int64Counter
-	ProcessorProjectionlagLinkExpired           metric.Int64Counter
-	ProcessorProjectionlagLinkLatePairs         metric.Int64Counter
-	ProcessorProjectionlagLinkPairs             metric.Int64Counter
-	ProcessorProjectionlagLinkPending           metric.Int64ObservableUpDownCounter
-	ProcessorProjectionlagLinkPendingEvicted    metric.Int64Counter
-	ProcessorProjectionlagLinkStale             metric.Int64Counter
-	ProcessorProjectionlagLinkUnmatched         metric.Int64Counter
-	ProcessorProjectionlagNegativeLag           metric.Int64Counter
-	ProcessorProjectionlagProjectionsEvicted    metric.Int64Counter
+	meter                                        metric.Meter
+	mu                                           sync.Mutex
+	registrations                                []metric.Registration
+	ProcessorProjectionlagCommandTypesDropped    metric.Int64Counter
+	ProcessorProjectionlagHeadsEvicted           metric.Int64Counter
+	ProcessorProjectionlagInvalidPositions       metric.Int64Counter
+	ProcessorProjectionlagInvalidReportedLag     metric.Int64Counter
+	ProcessorProjectionlagInvalidTimestamps      metric.Int64Counter
+	ProcessorProjectionlagLinkCommandUnresolved  metric.Int64Counter
+	ProcessorProjectionlagLinkDuplicates         metric.Int64Counter
+	ProcessorProjectionlagLinkEventsUnattributed metric.Int64Counter
+	ProcessorProjectionlagLinkEvicted            metric.Int64Counter
+	ProcessorProjectionlagLinkExpired            metric.Int64Counter
+	ProcessorProjectionlagLinkLatePairs          metric.Int64Counter
+	ProcessorProjectionlagLinkPairs              metric.Int64Counter
+	ProcessorProjectionlagLinkPending            metric.Int64ObservableUpDownCounter
+	ProcessorProjectionlagLinkPendingEvicted     metric.Int64Counter
+	ProcessorProjectionlagLinkStale              metric.Int64Counter
+	ProcessorProjectionlagLinkUnmatched          metric.Int64Counter
+	ProcessorProjectionlagNegativeLag            metric.Int64Counter
+	ProcessorProjectionlagProjectionsEvicted     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -141,6 +142,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_projectionlag_link_duplicates",
 		metric.WithDescription("Producer or relay spans seen again with an id already stored; the first one is kept. [Development]"),
 		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorProjectionlagLinkEventsUnattributed, err = builder.meter.Int64Counter(
+		"otelcol_processor_projectionlag_link_events_unattributed",
+		metric.WithDescription("Events of writes (appends, repository saves) that arrived before their command span and reached no command - it did not arrive within link.ttl, or the count was dropped at link.max_pending. Not added to any command's cqrs.events.produced. [Development]"),
+		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectionlagLinkEvicted, err = builder.meter.Int64Counter(

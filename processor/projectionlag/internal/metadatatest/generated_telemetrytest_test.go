@@ -31,6 +31,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorProjectionlagInvalidTimestamps.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkCommandUnresolved.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkDuplicates.Add(context.Background(), 1)
+	tb.ProcessorProjectionlagLinkEventsUnattributed.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkEvicted.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkExpired.Add(context.Background(), 1)
 	tb.ProcessorProjectionlagLinkLatePairs.Add(context.Background(), 1)
@@ -59,6 +60,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagLinkDuplicates(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorProjectionlagLinkEventsUnattributed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorProjectionlagLinkEvicted(t, testTel,
