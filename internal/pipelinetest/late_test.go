@@ -261,7 +261,7 @@ func TestEventsReachTheirCommandInAnyBatch(t *testing.T) {
 			Trace: tr, ID: eventsourcepy.ID(trace + "/save"), Parent: handler.ID, Start: at(10), End: at(25),
 			Attrs: map[string]any{semconv.AttrESEventCount: int64(perCommand)}}
 		appendSpan := eventsourcepy.Span{Service: "orders-api", Scope: "eventsource.stores.postgresql",
-			Name: semconv.EventStorePostgreSQL + semconv.SpanSuffixAppendEvents,
+			Name:  semconv.EventStorePostgreSQL + semconv.SpanSuffixAppendEvents,
 			Trace: tr, ID: eventsourcepy.ID(trace + "/append"), Parent: save.ID, Start: at(12), End: at(20),
 			Attrs: map[string]any{semconv.AttrESEventCount: int64(perCommand)}}
 		sent := time.Duration(i) * time.Second
