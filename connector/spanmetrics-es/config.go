@@ -3,6 +3,7 @@ package spanmetricses // import "github.com/otelcol-es/otelcol-es/connector/span
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -54,6 +55,10 @@ type Config struct {
 	// ExtrapolateSampledCounts scales counts by the adjusted count that W3C
 	// tracestate's OpenTelemetry sampling threshold (ot=th:...) records.
 	ExtrapolateSampledCounts bool `mapstructure:"extrapolate_sampled_counts"`
+	// AssumedSamplingRatio, by service.name, is the ratio an app samples its traces by when its SDK
+	// writes no threshold into the tracestate (eventsource-py's TraceIdRatioBased): that service's
+	// spans without one count round(1/ratio) each. A threshold on the span wins.
+	AssumedSamplingRatio map[string]float64 `mapstructure:"assumed_sampling_ratio"`
 	// ProjectionState configures the cqrs.projection.state evaluation.
 	ProjectionState ProjectionStateConfig `mapstructure:"projection_state"`
 	// MetricsPipelines sends each side's metrics to its own pipelines.
@@ -154,6 +159,14 @@ func (c *Config) Validate() error {
 	case temporalityCumulative, temporalityDelta, contribTemporalityCumulative, contribTemporalityDelta:
 	default:
 		errs = append(errs, fmt.Errorf("aggregation_temporality must be %q or %q, got %q", temporalityCumulative, temporalityDelta, c.AggregationTemporality))
+	}
+	for _, svc := range slices.Sorted(maps.Keys(c.AssumedSamplingRatio)) {
+		if r := c.AssumedSamplingRatio[svc]; !(r > 0 && r <= 1) {
+			errs = append(errs, fmt.Errorf("assumed_sampling_ratio[%q]: must be in (0, 1], got %v", svc, r))
+		}
+	}
+	if len(c.AssumedSamplingRatio) > 0 && !c.ExtrapolateSampledCounts {
+		errs = append(errs, errors.New("assumed_sampling_ratio: needs extrapolate_sampled_counts: true (it scales counts)"))
 	}
 	if c.Histogram.Explicit != nil && c.Histogram.Exponential != nil {
 		errs = append(errs, errors.New("histogram: set either explicit or exponential, not both"))

@@ -57,18 +57,26 @@ func TestLoadConfig(t *testing.T) {
 	assert.False(t, cfg.cumulative())
 }
 
+func TestLoadAssumedSamplingRatio(t *testing.T) {
+	cfg, err := loadConfig(t, "sampled_services")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]float64{"orders-api": 0.1, "order-projector": 0.25}, cfg.AssumedSamplingRatio)
+}
+
 func TestConfigValidationErrors(t *testing.T) {
 	for name, wantErr := range map[string]string{
-		"aggregate_id":       `dimensions[0]: "cqrs.aggregate.id" holds aggregate, event, trace or span ids`,
-		"event_id":           `resource_dimensions[0]: "eventsource.event.id" holds aggregate, event, trace or span ids`,
-		"span_id":            `dimensions[0]: "span_id" holds aggregate, event, trace or span ids`,
-		"both_histograms":    "histogram: set either explicit or exponential, not both",
-		"bad_buckets":        "histogram.explicit.buckets: must be strictly increasing, but 5 follows 10",
-		"bad_temporality":    `aggregation_temporality must be "cumulative" or "delta", got "sometimes"`,
-		"expiry_too_short":   "series_expiry (30s) must be longer than metrics_flush_interval (1m0s)",
-		"reserved_dimension": `dimensions[0]: "command.type" is set by the connector itself; remove it`,
-		"traces_pipeline":    `metrics_pipelines.write: "traces/write" is not a metrics pipeline`,
-		"bad_state":          "projection_state.min_samples must be at least 2",
+		"aggregate_id":                `dimensions[0]: "cqrs.aggregate.id" holds aggregate, event, trace or span ids`,
+		"event_id":                    `resource_dimensions[0]: "eventsource.event.id" holds aggregate, event, trace or span ids`,
+		"span_id":                     `dimensions[0]: "span_id" holds aggregate, event, trace or span ids`,
+		"both_histograms":             "histogram: set either explicit or exponential, not both",
+		"bad_buckets":                 "histogram.explicit.buckets: must be strictly increasing, but 5 follows 10",
+		"bad_temporality":             `aggregation_temporality must be "cumulative" or "delta", got "sometimes"`,
+		"expiry_too_short":            "series_expiry (30s) must be longer than metrics_flush_interval (1m0s)",
+		"reserved_dimension":          `dimensions[0]: "command.type" is set by the connector itself; remove it`,
+		"traces_pipeline":             `metrics_pipelines.write: "traces/write" is not a metrics pipeline`,
+		"bad_state":                   "projection_state.min_samples must be at least 2",
+		"bad_ratio":                   `assumed_sampling_ratio["orders-api"]: must be in (0, 1], got 1.5`,
+		"ratio_without_extrapolation": "assumed_sampling_ratio: needs extrapolate_sampled_counts: true",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -110,6 +111,12 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, cl
 	opts := observe.Options{
 		ResourceDimensions:       cfg.ResourceDimensions,
 		ExtrapolateSampledCounts: cfg.ExtrapolateSampledCounts,
+	}
+	if len(cfg.AssumedSamplingRatio) > 0 {
+		opts.AssumedWeights = make(map[string]uint64, len(cfg.AssumedSamplingRatio))
+		for svc, r := range cfg.AssumedSamplingRatio {
+			opts.AssumedWeights[svc] = uint64(math.Round(1 / r))
+		}
 	}
 	for _, d := range cfg.Dimensions {
 		opts.Dimensions = append(opts.Dimensions, observe.Dimension{Name: d.Name, Default: d.Default})

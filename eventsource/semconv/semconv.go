@@ -286,11 +286,14 @@ const (
 // which spanmetrics_es observes as if the apply span had carried them. Its attributes are the apply's
 // AttrProjectionName, AttrEventType, AttrProjectionPhase and AttrServiceName (the apply's service), the
 // measured AttrProjectionLagMs (with AttrProjectionLagSource) and/or AttrConsistencyDelayMs (with
-// AttrCommandType), and the apply span's ids (EventAttrAppliedTraceID, EventAttrAppliedSpanID, hex).
+// AttrCommandType), the apply span's ids (EventAttrAppliedTraceID, EventAttrAppliedSpanID, hex) and, when
+// the apply's trace was sampled with an OpenTelemetry threshold, EventAttrAppliedTraceState ("ot=th:<hex>"),
+// so the observation is weighed as the apply span would have been.
 const (
-	EventProjectionApplied  = "cqrs.projection.applied"
-	EventAttrAppliedTraceID = "cqrs.projection.trace_id"
-	EventAttrAppliedSpanID  = "cqrs.projection.span_id"
+	EventProjectionApplied     = "cqrs.projection.applied"
+	EventAttrAppliedTraceID    = "cqrs.projection.trace_id"
+	EventAttrAppliedSpanID     = "cqrs.projection.span_id"
+	EventAttrAppliedTraceState = "cqrs.projection.tracestate"
 )
 
 // Metric names (seed 000, plus otelcol-es additions).

@@ -22,6 +22,6 @@
 //
 // Memory is fixed by Config: facts and event ids are ringmap tables (88 and 72
 // bytes an entry with their index cells; the event id table is a quarter of
-// the facts'), pending joins a ringmap of 224 bytes an entry with no pointer
+// the facts'), pending joins a ringmap of 232 bytes an entry with no pointer
 // (names are interned), each with its own limit.
 package join // import "github.com/otelcol-es/otelcol-es/internal/join"

@@ -192,6 +192,9 @@ type Apply struct {
 	// LagKnown: the span's own attributes gave its lag (reported or event
 	// timestamp); the join only looks for the command, for the delay.
 	LagKnown bool
+	// Threshold is the apply trace's sampling threshold plus one (0: none),
+	// handed back with the completion so its observation weighs the same.
+	Threshold uint64
 }
 
 // pendingJoin is an Apply with its names interned: no pointer in the slot, so
@@ -201,6 +204,7 @@ type pendingJoin struct {
 	start, end                     int64
 	projection, eventType, service uint32
 	replay, lagKnown               bool
+	threshold                      uint64
 	target                         Target
 	// waits is the key waited for; prev the join that waited for it before
 	// this one (0: none).
@@ -226,14 +230,15 @@ func (tx *Tx) Await(a Apply, t *Target, r *Resolution) {
 		return
 	}
 	tx.register(pendingJoin{span: a.Span, start: a.Start, end: a.End, projection: pn, eventType: et, service: svc,
-		replay: a.Replay, lagKnown: a.LagKnown, target: *t, stage: r.awaitStage}, r.await)
+		replay: a.Replay, lagKnown: a.LagKnown, threshold: a.Threshold, target: *t, stage: r.awaitStage}, r.await)
 }
 
 // apply is what a completion reports of the pending join's apply span.
 func (tx *Tx) apply(p *pendingJoin) Apply {
 	names := tx.e.names
 	return Apply{Span: p.span, Start: p.start, End: p.end, Projection: names.name(p.projection),
-		EventType: names.name(p.eventType), Service: names.name(p.service), Replay: p.replay, LagKnown: p.lagKnown}
+		EventType: names.name(p.eventType), Service: names.name(p.service), Replay: p.replay, LagKnown: p.lagKnown,
+		Threshold: p.threshold}
 }
 
 func (tx *Tx) register(p pendingJoin, waits Key) {

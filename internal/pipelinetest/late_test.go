@@ -285,3 +285,30 @@ func TestEventsReachTheirCommandInAnyBatch(t *testing.T) {
 	count, _ := p.histogram(semconv.MetricCommandDuration)
 	assert.Equal(t, uint64(n), count, "each command once")
 }
+
+// TestLateLagWeighsAsItsSampledApply: the projection's trace was sampled at 10 % with a threshold in its
+// tracestate (each apply stands for 10), and its producer arrives later: the late lag counts 10 too.
+func TestLateLagWeighsAsItsSampledApply(t *testing.T) {
+	p := newPipeline(t)
+	w, ws, save := write(0)
+	apply := eventsourcepy.LiveApply{Service: "order-projector", Trace: "sampled-apply", Parent: save,
+		Start: w.Start.Add(50 * time.Millisecond), Subscription: "OrderSummaryProjection", EventID: w.EventID,
+		EventType: w.EventType, Topic: w.Topic, DB: "orders", Position: 1}
+	as, _ := apply.Spans()
+	td := eventsourcepy.Traces(as...)
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				s.TraceState().FromRaw("ot=th:e6666666666668") // p = 0.1, as eventsource/sampling writes it
+			}
+		}
+	}
+	require.NoError(t, p.In.ConsumeTraces(context.Background(), td))
+	require.NoError(t, p.In.ConsumeTraces(context.Background(), eventsourcepy.Traces(ws...)))
+	p.flush(t)
+
+	calls, _ := p.histogram(semconv.MetricProjectionDuration)
+	assert.Equal(t, uint64(10), calls, "the apply stands for 10")
+	count, _ := p.histogram(semconv.MetricProjectionLag)
+	assert.Equal(t, uint64(10), count, "so does its lag, measured when the producer came")
+}

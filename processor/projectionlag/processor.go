@@ -361,6 +361,7 @@ func (p *lagProcessor) annotate(tx *join.Tx, res pcommon.Resource, span ptrace.S
 			Service:    spanattr.Str(res.Attributes(), semconv.AttrServiceName),
 			Replay:     phase == semconv.PhaseReplay,
 			LagKnown:   st.source != "" || r.ProducerFound,
+			Threshold:  samplingThreshold(span),
 		}, &t, &r)
 	case !r.ProducerFound:
 		c.unmatched++
@@ -488,6 +489,9 @@ func (p *lagProcessor) writeCompletion(tx *join.Tx, span ptrace.Span, jc *join.C
 	attrs.PutStr(semconv.AttrProjectionPhase, phase)
 	attrs.PutStr(semconv.EventAttrAppliedTraceID, hex.EncodeToString(jc.Span[:16]))
 	attrs.PutStr(semconv.EventAttrAppliedSpanID, hex.EncodeToString(jc.Span[16:]))
+	if jc.Threshold > 0 {
+		attrs.PutStr(semconv.EventAttrAppliedTraceState, "ot=th:"+encodeThreshold(jc.Threshold-1))
+	}
 	if jc.HasLag {
 		if v, keep := p.negative(attrs, jc.LagMs, c); keep {
 			attrs.PutDouble(semconv.AttrProjectionLagMs, v)

@@ -64,6 +64,9 @@ type Options struct {
 	InstanceKey, InstanceValue string
 	// ExtrapolateSampledCounts weights spans by their tracestate's adjusted count.
 	ExtrapolateSampledCounts bool
+	// AssumedWeights, by service.name: the weight of that service's spans whose tracestate states no
+	// threshold (SDKs sampling by ratio without writing one). Used only with ExtrapolateSampledCounts.
+	AssumedWeights map[string]uint64
 	// Dedupe, when set, skips spans counted before.
 	Dedupe *dedupe.Window
 }
@@ -396,32 +399,42 @@ func isNestedApply(attrs pcommon.Map) bool {
 	return spanattr.Bool(attrs, semconv.AttrProjectionNested)
 }
 
-// weight is 1, or the span's adjusted count from the OpenTelemetry sampling
-// threshold in its W3C tracestate (ot=th:...), rounded to an integer.
+// weight is the span's adjusted count from the OpenTelemetry sampling threshold in its W3C tracestate
+// (ot=th:...), rounded to an integer; else its service's assumed weight; else 1.
 func (sc *scratch) weight(s ptrace.Span) uint64 {
 	if !sc.o.opts.ExtrapolateSampledCounts {
 		return 1
 	}
-	ts := s.TraceState().AsRaw()
-	if ts == "" {
-		return 1
-	}
-	// Spans of one trace share their tracestate: parse once per run.
-	if ts == sc.lastTS {
-		return sc.lastW
-	}
-	w := uint64(1)
-	if w3c, err := sampling.NewW3CTraceState(ts); err == nil {
-		if th, ok := w3c.OTelValue().TValueThreshold(); ok {
-			if adj := th.AdjustedCount(); adj >= 1 && adj < math.MaxUint32 {
-				w = uint64(math.Round(adj))
-			}
+	if ts := s.TraceState().AsRaw(); ts != "" {
+		// Spans of one trace share their tracestate: parse once per run.
+		if ts != sc.lastTS {
+			sc.lastTS, sc.lastW = ts, sc.thresholdWeight(ts)
 		}
-	} else {
-		sc.n.Invalid++
+		if sc.lastW > 0 {
+			return sc.lastW
+		}
 	}
-	sc.lastTS, sc.lastW = ts, w
-	return w
+	if w, ok := sc.o.opts.AssumedWeights[sc.serviceName]; ok {
+		return w
+	}
+	return 1
+}
+
+// thresholdWeight is the adjusted count a tracestate's ot=th states, or 0 when it states none.
+func (sc *scratch) thresholdWeight(ts string) uint64 {
+	w3c, err := sampling.NewW3CTraceState(ts)
+	if err != nil {
+		sc.n.Invalid++
+		return 0
+	}
+	th, ok := w3c.OTelValue().TValueThreshold()
+	if !ok {
+		return 0
+	}
+	if adj := th.AdjustedCount(); adj >= 1 && adj < math.MaxUint32 {
+		return uint64(math.Round(adj))
+	}
+	return 0
 }
 
 func spanDurationMs(s ptrace.Span) (float64, bool) {
@@ -602,8 +615,25 @@ func (sc *scratch) lateApply(attrs pcommon.Map, carrierService string) {
 		sc.setService(carrierService)
 	}
 	sc.spanAttrs = attrs
-	sc.obs = series.Obs{Now: sc.now, Weight: 1, TraceID: traceID, SpanID: spanID}
+	sc.obs = series.Obs{Now: sc.now, Weight: sc.lateWeight(attrs), TraceID: traceID, SpanID: spanID}
 	sc.lagAndDelay(attrs, pn)
+}
+
+// lateWeight weighs a late observation as its apply span would have been: by the apply trace's sampling
+// threshold, which projectionlag carried along, else by the apply's service's assumed ratio.
+func (sc *scratch) lateWeight(attrs pcommon.Map) uint64 {
+	if !sc.o.opts.ExtrapolateSampledCounts {
+		return 1
+	}
+	if ts := spanattr.Str(attrs, semconv.EventAttrAppliedTraceState); ts != "" {
+		if w := sc.thresholdWeight(ts); w > 0 {
+			return w
+		}
+	}
+	if w, ok := sc.o.opts.AssumedWeights[sc.serviceName]; ok {
+		return w
+	}
+	return 1
 }
 
 // appliedIDs reads the apply span's ids a cqrs.projection.applied event names.
