@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -248,4 +249,64 @@ func queryExemplars(ctx context.Context, base, promql string, start, end time.Ti
 		out = append(out, s.Exemplars...)
 	}
 	return out, nil
+}
+
+// Every histogram family in milliseconds (durations, lags, consistency delay) of every shipped config that
+// exports Prometheus carries trace_id exemplars in an OpenMetrics scrape, each the id of a trace that was
+// sent: default.yaml, sampled.yaml, and split-sides.yaml's three side endpoints. (cqrs_query_result_size counts
+// items, and carries none by design.)
+func TestExemplarsOnEveryHistogramOfEveryPrometheusConfig(t *testing.T) {
+	for _, tc := range []struct {
+		file      string
+		endpoints func(c *tb.Collector) []string
+	}{
+		{"default.yaml", func(c *tb.Collector) []string { return []string{c.Prom} }},
+		{"sampled.yaml", func(c *tb.Collector) []string { return []string{c.Prom} }},
+		{"split-sides.yaml", func(c *tb.Collector) []string { return []string{c.PromWrite, c.PromRead, c.PromProjection} }},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			backend := tb.StartTraceSink(t)
+			c := tb.StartCollector(t, collectorBin, []string{"OTELCOL_ES_BACKEND=" + backend.Addr},
+				"--config", filepath.Join("..", "config", tc.file))
+			c.WaitReady(t)
+			sent := keepSending(ctx, t, c, time.Second)
+			families := 0
+			for _, ep := range tc.endpoints(c) {
+				target := "http://" + ep + "/metrics"
+				var missing []string
+				var exemplars map[string][]string
+				require.Eventuallyf(t, func() bool {
+					f, err := tb.Scrape(ctx, target)
+					if err != nil {
+						return false
+					}
+					exemplars, _, err = scrapeExemplars(ctx, target, openMetricsAccept)
+					if err != nil {
+						return false
+					}
+					missing = missing[:0]
+					n := 0
+					for name, mf := range f {
+						if mf.GetType() != dto.MetricType_HISTOGRAM || !strings.HasPrefix(name, "cqrs_") || name == "cqrs_query_result_size" {
+							continue
+						}
+						n++
+						if len(exemplars[name+"_bucket"]) == 0 {
+							missing = append(missing, name)
+						}
+					}
+					families = max(families, n)
+					return n > 0 && len(missing) == 0
+				}, 90*time.Second, 500*time.Millisecond, "%s: histograms without an exemplar: %v", target, &missing)
+				for name, ids := range exemplars {
+					for _, id := range ids {
+						assert.Truef(t, sent.has(id), "%s %s: exemplar trace_id %s is no trace that was sent", target, name, id)
+					}
+				}
+			}
+			t.Logf("%s: exemplars on every histogram family (%d on its largest endpoint)", tc.file, families)
+		})
+	}
 }
