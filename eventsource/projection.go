@@ -428,7 +428,7 @@ func (p *ProjectionRunner) applyOne(ctx context.Context, e Event, phase string) 
 		if span.IsRecording() {
 			span.AddEvent(semconv.EventApplyFailed, trace.WithAttributes(
 				attribute.Int(semconv.AttrESRetryCount, attempts),
-				attribute.String(semconv.AttrESErrorType, errorType(err))))
+				attribute.String(semconv.AttrESErrorType, ErrorType(err))))
 		}
 	}
 	dead := false

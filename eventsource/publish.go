@@ -127,7 +127,7 @@ func (q *publishQueue) fail(span trace.Span, b *PublishError) {
 		span.AddEvent(semconv.EventPublishFailed, trace.WithAttributes(
 			attribute.Int(semconv.AttrESRetryCount, b.Attempts),
 			attribute.Int(semconv.AttrESEventCount, len(b.Events)),
-			attribute.String(semconv.AttrESErrorType, errorType(b.Err))))
+			attribute.String(semconv.AttrESErrorType, ErrorType(b.Err))))
 	}
 }
 

@@ -140,7 +140,7 @@ func recordError(span trace.Span, err error) {
 	}
 	span.RecordError(err)
 	span.SetStatus(codes.Error, err.Error())
-	span.SetAttributes(attribute.String(semconv.AttrErrorType, errorType(err)))
+	span.SetAttributes(attribute.String(semconv.AttrErrorType, ErrorType(err)))
 }
 
 // ErrorTyper is implemented by an error that names its own kind for the
@@ -150,10 +150,14 @@ type ErrorTyper interface {
 	ErrorType() string
 }
 
-// errorType names an error's kind for error.type: an ErrorTyper's own name,
-// the runtime's sentinel kinds by name, else the Go type of the error that
-// fmt.Errorf("...%w") or errors.Join wrapped (never the wrapper's type).
-func errorType(err error) string {
+// ErrorType names an error's kind for the error.type attribute, by the
+// OpenTelemetry rule (a low-cardinality, meaningful name, else "_OTHER"): an
+// ErrorTyper's own name; the runtime's sentinel kinds by name; else the Go type
+// of the error that fmt.Errorf("...%w") or errors.Join wrapped. An error that
+// is only text (errors.New, fmt.Errorf without %w) has no meaningful type:
+// "_OTHER", never "*errors.errorString". Buses and stores of this module use it
+// for their spans and metrics too.
+func ErrorType(err error) string {
 	var named ErrorTyper
 	if errors.As(err, &named) {
 		if t := named.ErrorType(); t != "" {
@@ -175,7 +179,24 @@ func errorType(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "DeadlineExceeded"
 	}
-	return fmt.Sprintf("%T", unwrapStdlib(err))
+	inner := unwrapStdlib(err)
+	if inner == nil || isStdlibAnonymous(inner) {
+		return ErrorTypeOther
+	}
+	return fmt.Sprintf("%T", inner)
+}
+
+// ErrorTypeOther is error.type for an error without a meaningful type name.
+const ErrorTypeOther = "_OTHER"
+
+// isStdlibAnonymous: the standard library's unexported error and wrapper
+// types, whose names say nothing about the error.
+func isStdlibAnonymous(err error) bool {
+	switch fmt.Sprintf("%T", err) {
+	case "*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
+		return true
+	}
+	return false
 }
 
 // unwrapStdlib looks through the standard library's anonymous wrappers

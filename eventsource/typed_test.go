@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -175,6 +176,11 @@ func TestErrorTypeIsTheDomainErrorsType(t *testing.T) {
 		{fmt.Errorf("open: %w", fmt.Errorf("validate: %w", validationError{"owner"})), "eventsource_test.validationError"},
 		{errors.Join(validationError{"amount"}, errors.New("x")), "eventsource_test.validationError"},
 		{fmt.Errorf("save: %w", &eventsource.ConcurrencyError{AggregateID: "a"}), "ConcurrencyError"},
+		// Text only: no meaningful type, so OpenTelemetry's _OTHER, never *errors.errorString.
+		{errors.New("out of stock"), "_OTHER"},
+		{fmt.Errorf("reserve: %w", errors.New("out of stock")), "_OTHER"},
+		{fmt.Errorf("reserve: %v", validationError{"sku"}), "_OTHER"},
+		{fmt.Errorf("load: %w", &fs.PathError{Op: "open", Path: "x", Err: fs.ErrNotExist}), "*fs.PathError"},
 	} {
 		fail = tc.err
 		sr.Reset()

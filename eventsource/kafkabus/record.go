@@ -2,7 +2,6 @@ package kafkabus
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -319,44 +318,13 @@ func (c traceCarrier) Keys() []string {
 	return keys
 }
 
-// errorType names an error for error.type and dlq_error_type, as the
-// runtime does: an eventsource.ErrorTyper's own name, else the Go type of
-// the error inside fmt.Errorf / errors.Join wrappers.
+// errorType names an error for error.type and dlq_error_type: a record that
+// could not be decoded is a DeserializationError (eventsource-py's name);
+// anything else is named as the runtime names it (eventsource.ErrorType).
 func errorType(err error) string {
 	var named eventsource.ErrorTyper
-	if errors.As(err, &named) {
-		if t := named.ErrorType(); t != "" {
-			return t
-		}
-	}
-	switch {
-	case errors.Is(err, context.Canceled):
-		return "Canceled"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "DeadlineExceeded"
-	case errors.Is(err, ErrDecode):
+	if errors.Is(err, ErrDecode) && !errors.As(err, &named) {
 		return "DeserializationError"
-	case errors.Is(err, eventsource.ErrHandlerPanic):
-		return "Panic"
 	}
-	for {
-		switch fmt.Sprintf("%T", err) {
-		case "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
-		default:
-			return fmt.Sprintf("%T", err)
-		}
-		var next error
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			next = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			if errs := u.Unwrap(); len(errs) > 0 {
-				next = errs[0]
-			}
-		}
-		if next == nil {
-			return fmt.Sprintf("%T", err)
-		}
-		err = next
-	}
+	return eventsource.ErrorType(err)
 }
