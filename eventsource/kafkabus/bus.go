@@ -35,12 +35,13 @@ type Bus struct {
 	in       *instruments
 	conn     *connState
 	producer *kgo.Client
-	reg      metric.Registration
 
 	hmu      sync.RWMutex
 	handlers []eventsource.EventHandler
 
 	consuming atomic.Bool
+	// finalLag is the lag read when consuming stopped, reported once (observe).
+	finalLag atomic.Pointer[[]lagPoint]
 	closed    atomic.Bool
 	cmu       sync.Mutex
 	stop      context.CancelFunc // cancels the running Consume
@@ -72,7 +73,7 @@ func New(cfg Config, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("kafkabus: client for %s: %w", cfg.brokerList(), err)
 	}
 	b.producer = cl
-	b.reg, err = meter.RegisterCallback(b.observe, b.in.connActive, b.in.lag)
+	_, err = meter.RegisterCallback(b.observe, b.in.connActive, b.in.lag)
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("kafkabus: metrics: %w", err)
@@ -245,7 +246,8 @@ func (b *Bus) Close() error {
 		stop()
 		<-done
 	}
-	_ = b.reg.Unregister()
+	// The gauges' callback stays registered: the app's last export (its meter provider's shutdown)
+	// still reports the final lag and 0 active connections.
 	b.producer.Close()
 	b.conn.ok.Store(false)
 	return nil

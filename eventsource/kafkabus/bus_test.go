@@ -274,8 +274,13 @@ func TestConsumerLagGauge(t *testing.T) {
 	h.waitFor(t, 5)
 	require.Eventually(t, func() bool { v, ok := lag(); return ok && v == 0 }, deadline, tick, "lag after catching up")
 	require.NoError(t, stop())
-	_, reported := lag()
-	assert.False(t, reported, "no lag is reported when not consuming (as eventsource-py)")
+	v, reported := lag()
+	assert.True(t, reported, "the lag as the consumer left it, once")
+	assert.Zero(t, v)
+	_, reported = lag()
+	assert.False(t, reported, "then no lag is reported while not consuming (as eventsource-py)")
+	assert.Zero(t, total(s.collect(t), kafkabus.MetricReconnections, nil),
+		"no reconnection: the broker never went away (franz-go's own connection churn is none)")
 }
 
 // 5. A poisoned record goes to the DLQ with reason deserialization_error and

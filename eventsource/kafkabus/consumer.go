@@ -94,9 +94,13 @@ func (b *Bus) Consume(ctx context.Context) error {
 	}
 	b.consuming.Store(true)
 	defer func() {
-		b.consuming.Store(false)
 		cl.AllowRebalance()
 		cl.Close() // leaves the group
+		// The lag as this consumer left it (its commits are done), for the next collection.
+		if pts, ok := b.readLag(context.Background()); ok {
+			b.finalLag.Store(&pts)
+		}
+		b.consuming.Store(false)
 	}()
 
 	for {

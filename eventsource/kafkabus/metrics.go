@@ -118,33 +118,45 @@ func (b *Bus) observe(ctx context.Context, o metric.Observer) error {
 	}
 	o.ObserveInt64(b.in.connActive, up, metric.WithAttributes(attribute.String(AttrKafkaConsumerGroup, b.cfg.ConsumerGroup)))
 	if b.consuming.Load() {
-		b.observeLag(ctx, o)
+		if pts, ok := b.readLag(ctx); ok {
+			b.observeLag(o, pts)
+		}
+	} else if final := b.finalLag.Swap(nil); final != nil {
+		// Once, after consuming stopped: the lag as the consumer left it, so what a collector keeps
+		// showing after the app stops reporting is that, not the last reading taken mid-batch.
+		b.observeLag(o, *final)
 	}
 	return nil
 }
 
-// observeLag reports, per partition of the topic, the end offset minus the
-// group's committed offset (the start offset when the group has committed
-// nothing there), as eventsource-py labels it. Committed, not consumed: a
-// record being handled still counts as lag until its offset is committed.
-// Nothing is reported when the offsets cannot be read (the callback never
-// fails the collection).
-func (b *Bus) observeLag(ctx context.Context, o metric.Observer) {
+// lagPoint is one partition's consumer lag.
+type lagPoint struct {
+	topic     string
+	partition int32
+	lag       int64
+}
+
+// readLag reads, per partition of the topic, the end offset minus the group's committed offset (the
+// start offset when the group has committed nothing there), as eventsource-py labels it. Committed, not
+// consumed: a record being handled still counts as lag until its offset is committed. Not ok when the
+// offsets cannot be read (the callback never fails the collection).
+func (b *Bus) readLag(ctx context.Context) ([]lagPoint, bool) {
 	ctx, cancel := context.WithTimeout(ctx, lagObservationsTimeout)
 	defer cancel()
 	adm := kadm.NewClient(b.producer)
 	ends, err := adm.ListEndOffsets(ctx, b.cfg.Topic)
 	if err != nil || ends.Error() != nil {
-		return
+		return nil, false
 	}
 	starts, err := adm.ListStartOffsets(ctx, b.cfg.Topic)
 	if err != nil || starts.Error() != nil {
-		return
+		return nil, false
 	}
 	committed, err := adm.FetchOffsets(ctx, b.cfg.ConsumerGroup)
 	if err != nil {
-		return
+		return nil, false
 	}
+	var pts []lagPoint
 	ends.Each(func(end kadm.ListedOffset) {
 		from := int64(-1)
 		if c, ok := committed.Lookup(end.Topic, end.Partition); ok && c.Err == nil {
@@ -157,27 +169,35 @@ func (b *Bus) observeLag(ctx context.Context, o metric.Observer) {
 			}
 			from = s.Offset
 		}
-		o.ObserveInt64(b.in.lag, max(0, end.Offset-from), metric.WithAttributes(
-			attribute.Int(AttrKafkaPartition, int(end.Partition)),
-			attribute.String(AttrKafkaConsumerGroup, b.cfg.ConsumerGroup),
-			attribute.String(semconv.AttrMessagingDestination, end.Topic)))
+		pts = append(pts, lagPoint{topic: end.Topic, partition: end.Partition, lag: max(0, end.Offset-from)})
 	})
+	return pts, true
+}
+
+func (b *Bus) observeLag(o metric.Observer, pts []lagPoint) {
+	for _, p := range pts {
+		o.ObserveInt64(b.in.lag, p.lag, metric.WithAttributes(
+			attribute.Int(AttrKafkaPartition, int(p.partition)),
+			attribute.String(AttrKafkaConsumerGroup, b.cfg.ConsumerGroup),
+			attribute.String(semconv.AttrMessagingDestination, p.topic)))
+	}
 }
 
 // connState tracks broker connections through franz-go's hooks: connection
-// errors, reconnections (a successful connect to a broker this client was
-// disconnected from) and whether the last connect attempt succeeded.
+// errors, reconnections (a successful connect to a broker after an attempt to
+// reach it failed) and whether the last connect attempt succeeded. A
+// disconnect alone is no loss: franz-go keeps several connections per broker
+// (produce, fetch, group), drops the seed connection once it knows the
+// cluster and reaps idle ones, and connects again when it needs one, which is
+// why counting every connect after a disconnect read 1 in every run.
 type connState struct {
 	in   *instruments
 	ok   atomic.Bool
 	mu   sync.Mutex
-	lost map[int32]bool // broker node id -> disconnected since its last connect
+	lost map[int32]bool // broker node id -> failed to connect since its last connect
 }
 
-var (
-	_ kgo.HookBrokerConnect    = (*connState)(nil)
-	_ kgo.HookBrokerDisconnect = (*connState)(nil)
-)
+var _ kgo.HookBrokerConnect = (*connState)(nil)
 
 func (c *connState) active() bool { return c.ok.Load() }
 
@@ -186,6 +206,11 @@ func (c *connState) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ 
 	if err != nil {
 		c.ok.Store(false)
 		c.in.connErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String(AttrErrorType, errorType(err))))
+		c.mu.Lock()
+		if len(c.lost) < maxTrackedBrokers {
+			c.lost[meta.NodeID] = true
+		}
+		c.mu.Unlock()
 		return
 	}
 	c.ok.Store(true)
@@ -196,15 +221,6 @@ func (c *connState) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ 
 	if again {
 		c.in.reconnections.Add(context.Background(), 1)
 	}
-}
-
-// OnBrokerDisconnect implements kgo.HookBrokerDisconnect.
-func (c *connState) OnBrokerDisconnect(meta kgo.BrokerMetadata, _ net.Conn) {
-	c.mu.Lock()
-	if len(c.lost) < maxTrackedBrokers {
-		c.lost[meta.NodeID] = true
-	}
-	c.mu.Unlock()
 }
 
 // maxTrackedBrokers bounds connState.lost (seed and cluster node ids).
