@@ -292,8 +292,9 @@ func (r *OutboxRelay) Start(ctx context.Context) {
 
 // Stop stops a started relay: it cancels the context of the pass in
 // progress (a publisher that honours it returns; its batch stays pending)
-// and waits for the pass to end. It is safe to call more than once, and
-// without Start.
+// and waits for the pass to end. What is still pending stays in the outbox
+// for the next relay: Drain publishes it now. It is safe to call more than
+// once, and without Start.
 func (r *OutboxRelay) Stop() {
 	r.halt.Do(func() { close(r.stop) })
 	r.start.Do(func() { close(r.done) }) // never started: nothing to wait for
@@ -301,6 +302,25 @@ func (r *OutboxRelay) Stop() {
 		r.cancel()
 	}
 	<-r.done
+}
+
+// Drain publishes every pending entry now, batch after batch, until the
+// outbox is empty, ctx ends or a publish fails, and returns how many it
+// published. Call it after Stop at shutdown, while the publisher is still
+// open, so what the relay's loop had not reached leaves with this process
+// instead of waiting for the next one; on an error the rest stays pending.
+func (r *OutboxRelay) Drain(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.RelayOnce(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
 }
 
 // Stats returns the relay's counters.

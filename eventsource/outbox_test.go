@@ -193,6 +193,42 @@ func TestOutboxRelayStartStop(t *testing.T) {
 	}
 }
 
+// After Stop, Drain publishes what the loop had not reached, batch after batch, and stops at the first
+// failed publish with the rest pending.
+func TestOutboxRelayDrainAfterStop(t *testing.T) {
+	ob := &memOutbox{}
+	for range 250 {
+		ob.add(storetest.NewEvent("X"))
+	}
+	rec := &storetest.Recorder{}
+	r, err := eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: ob, Publisher: rec, BatchSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stop() // never started: everything is still pending
+	n, err := r.Drain(context.Background())
+	if n != 250 || err != nil || len(rec.Events()) != 250 {
+		t.Fatalf("drained %d (%v), published %d", n, err, len(rec.Events()))
+	}
+	if n, err := r.Drain(context.Background()); n != 0 || err != nil {
+		t.Fatalf("an empty outbox drained %d (%v)", n, err)
+	}
+
+	ob.add(storetest.NewEvent("Y"))
+	failing := &storetest.Recorder{}
+	failing.Fail(errors.New("broker down"))
+	r2, err := eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: ob, Publisher: failing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r2.Drain(context.Background()); n != 0 || err == nil {
+		t.Fatalf("a failing publisher drained %d (%v)", n, err)
+	}
+	if pending, _ := ob.GetPending(context.Background(), 10); len(pending) != 1 {
+		t.Fatalf("%d pending after a failed drain, want 1", len(pending))
+	}
+}
+
 // waitUntil polls cond until it holds, failing t after a minute.
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
