@@ -42,10 +42,10 @@ type Bus struct {
 	consuming atomic.Bool
 	// finalLag is the lag read when consuming stopped, reported once (observe).
 	finalLag atomic.Pointer[[]lagPoint]
-	closed    atomic.Bool
-	cmu       sync.Mutex
-	stop      context.CancelFunc // cancels the running Consume
-	done      chan struct{}      // closed when the running Consume returns
+	closed   atomic.Bool
+	cmu      sync.Mutex
+	stop     context.CancelFunc // cancels the running Consume
+	done     chan struct{}      // closed when the running Consume returns
 }
 
 var _ eventsource.EventPublisher = (*Bus)(nil)
