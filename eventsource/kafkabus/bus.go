@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -250,5 +252,23 @@ func (b *Bus) Close() error {
 	// still reports the final lag and 0 active connections.
 	b.producer.Close()
 	b.conn.ok.Store(false)
+	return nil
+}
+
+// CreateTopics creates the bus's topic and its dead-letter topic with the given partitions and replication
+// factor (-1: the brokers' default), leaving either alone when it exists already. Brokers that do not
+// auto-create topics need them before the first publish, and a consumer of a missing topic waits without
+// an error: call it at start-up, or create the topics with your own tooling. The error names the topic.
+func (b *Bus) CreateTopics(ctx context.Context, partitions int32, replicationFactor int16) error {
+	topics := []string{b.cfg.Topic, b.cfg.DLQTopic}
+	res, err := kadm.NewClient(b.producer).CreateTopics(ctx, partitions, replicationFactor, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("kafkabus: creating topics %v on %s: %w", topics, b.cfg.brokerList(), err)
+	}
+	for _, t := range topics {
+		if r, ok := res[t]; ok && r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("kafkabus: creating topic %q on %s: %w", t, b.cfg.brokerList(), r.Err)
+		}
+	}
 	return nil
 }

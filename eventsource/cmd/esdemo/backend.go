@@ -11,10 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -167,9 +164,6 @@ func startKafka(ctx context.Context, cfg config, tp, projTP trace.TracerProvider
 		if k.topic == "" {
 			k.topic = "esdemo.events." + runID()
 		}
-		if err := createTopics(ctx, k.brokers, int32(cfg.partitions), k.topic, k.topic+kafkabus.DefaultDLQSuffix); err != nil {
-			return nil, err
-		}
 	}
 	var err error
 	k.pub, err = kafkabus.New(kafkabus.Config{Brokers: k.brokers, Topic: k.topic, ClientID: cfg.service},
@@ -177,6 +171,16 @@ func startKafka(ctx context.Context, cfg config, tp, projTP trace.TracerProvider
 	if err != nil {
 		k.close()
 		return nil, err
+	}
+	if !k.inProcess {
+		// On a real broker: the run's own topic (and its DLQ), bounded; topics that exist are kept.
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := k.pub.CreateTopics(cctx, int32(cfg.partitions), -1)
+		cancel()
+		if err != nil {
+			k.close()
+			return nil, fmt.Errorf("-brokers: %w", err)
+		}
 	}
 	// A runner settles every event itself (retries, DLQ): the bus retries only an unsettled one.
 	k.sub, err = kafkabus.New(kafkabus.Config{Brokers: k.brokers, Topic: k.topic, ConsumerGroup: k.group,
@@ -187,27 +191,6 @@ func startKafka(ctx context.Context, cfg config, tp, projTP trace.TracerProvider
 		return nil, err
 	}
 	return k, nil
-}
-
-// createTopics creates the topics on a real broker, bounded; topics that exist are kept.
-func createTopics(ctx context.Context, brokers []string, partitions int32, topics ...string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return fmt.Errorf("-brokers %s: %w", strings.Join(brokers, ","), err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	res, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, -1, nil, topics...)
-	if err != nil {
-		return fmt.Errorf("-brokers %s: creating topics %v: %w", strings.Join(brokers, ","), topics, err)
-	}
-	for _, r := range res {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("-brokers %s: creating topic %s: %w", strings.Join(brokers, ","), r.Topic, r.Err)
-		}
-	}
-	return nil
 }
 
 // publisher is the write service's bus, counting the events it published.
