@@ -4,6 +4,7 @@
 GO         ?= go
 BIN        := bin/otelcol-es
 RACE_BIN   := bin/otelcol-es-race
+SIDECAR_BIN := bin/otelcol-es-sidecar
 DEMO_BIN   := bin/esdemo
 LOAD_BIN   := bin/esload
 VIEW_BIN   := bin/esview
@@ -20,6 +21,7 @@ MODULES    := . eventsource/semconv eventsource eventsource/sqlitestore eventsou
 TEST_MODULES := $(MODULES) bench cmd/otelcol-es
 GOTESTFLAGS ?= -race -count=1
 export OTELCOL_ES_BIN := $(CURDIR)/$(BIN)
+export OTELCOL_ES_SIDECAR_BIN := $(CURDIR)/$(SIDECAR_BIN)
 export OTELCOL_ES_DEMO_BIN := $(CURDIR)/$(DEMO_BIN)
 export OTELCOL_ES_LOAD_BIN := $(CURDIR)/$(LOAD_BIN)
 export OTELCOL_ES_VIEW_BIN := $(CURDIR)/$(VIEW_BIN)
@@ -30,7 +32,7 @@ ifneq ($(shell id -u),0)
 export OTELCOL_ES_SKIP_IMAGE_TEST ?= 1
 endif
 
-.PHONY: all build build-race demo load view image run test test-deps deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
+.PHONY: all build build-race build-sidecar demo load view image run test test-deps deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
 
 all: build
 
@@ -40,6 +42,11 @@ all: build
 # them (and once more for -race).
 build:
 	cd cmd/otelcol-es && CGO_ENABLED=0 $(GO) build -ldflags '-s -w $(VERSION_LDFLAGS)' -o ../../$(BIN) .
+
+# The lean sidecar build (builder-sidecar.yaml): only the components config/sidecar.yaml runs, so a sidecar
+# per pod idles at a fraction of the full distribution's memory.
+build-sidecar:
+	cd cmd/otelcol-es-sidecar && CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o ../../$(SIDECAR_BIN) .
 
 # The same distribution with the race detector, for the end-to-end and reliability tests (`make test`).
 # No -trimpath: `go test -race` compiles without it, and so shares every package compiled here.
@@ -76,7 +83,7 @@ run: build demo view
 # (a data race it reports fails the test) and the binaries built once by `demo` and `load`; the overload
 # test bounds RSS, so it runs the normal build (the reliability suite includes a 60 s soak; `make soak` runs
 # it for 10 minutes on the normal build).
-test: test-deps build build-race demo load view
+test: test-deps build build-race build-sidecar demo load view
 	@if [ "$$OTELCOL_ES_SKIP_IMAGE_TEST" = 1 ]; then echo "OTELCOL_ES_SKIP_IMAGE_TEST=1: the image test is skipped (it needs root)"; fi
 	@for m in $(TEST_MODULES); do echo "== go test $$m"; (cd $$m && OTELCOL_ES_BIN=$(CURDIR)/$(RACE_BIN) OTELCOL_ES_RELEASE_BIN=$(CURDIR)/$(BIN) \
 	  $(GO) test $(GOTESTFLAGS) -timeout 30m ./...) || exit 1; done
@@ -120,7 +127,7 @@ fuzz-ci:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	@for m in $(MODULES) bench cmd/otelcol-es; do (cd $$m && CGO_ENABLED=0 $(GO) vet ./...) || exit 1; done
+	@for m in $(MODULES) bench cmd/otelcol-es cmd/otelcol-es-sidecar; do (cd $$m && CGO_ENABLED=0 $(GO) vet ./...) || exit 1; done
 
 # Regenerates component metadata (mdatagen) and the distribution's sources (ocb) without compiling.
 generate:
@@ -129,12 +136,13 @@ generate:
 	  if [ -x $$c/mdatagen.sh ]; then $$c/mdatagen.sh; else (cd $$c && $(GO) tool mdatagen metadata.yaml); fi || exit 1; \
 	done
 	$(GO) tool builder --config builder-config.yaml --skip-compilation
-	gofmt -w cmd/otelcol-es
+	$(GO) tool builder --config builder-sidecar.yaml --skip-compilation
+	gofmt -w cmd/otelcol-es cmd/otelcol-es-sidecar
 
 # Fails when the committed generated code differs from what `generate` produces.
 check-generated: generate
-	@git diff --exit-code -- cmd/otelcol-es $(COMPONENTS) || (echo "generated code is out of date: run 'make generate' and commit"; exit 1)
-	@untracked=$$(git status --porcelain --untracked-files=all -- cmd/otelcol-es $(COMPONENTS) | grep '^??'); \
+	@git diff --exit-code -- cmd/otelcol-es cmd/otelcol-es-sidecar $(COMPONENTS) || (echo "generated code is out of date: run 'make generate' and commit"; exit 1)
+	@untracked=$$(git status --porcelain --untracked-files=all -- cmd/otelcol-es cmd/otelcol-es-sidecar $(COMPONENTS) | grep '^??'); \
 	  if [ -n "$$untracked" ]; then echo "untracked generated files:"; echo "$$untracked"; exit 1; fi
 
 clean:

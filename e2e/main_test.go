@@ -11,7 +11,8 @@ import (
 )
 
 // collectorBin is the binary under test: $OTELCOL_ES_BIN (set by `make test`), else built once here.
-var collectorBin string
+// sidecarBin is the lean sidecar build: $OTELCOL_ES_SIDECAR_BIN, else built once here.
+var collectorBin, sidecarBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "otelcol-es-e2e")
@@ -20,6 +21,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	collectorBin, err = testbed.CollectorBinary(dir)
+	if err == nil {
+		sidecarBin, err = testbed.SidecarBinary(dir)
+	}
 	code := 1
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

@@ -60,9 +60,11 @@ func TestSidecarReplicasDoNotCollide(t *testing.T) {
 	replicas := func(t *testing.T, service string, envA []string, args ...string) (*tb.Collector, []*groundTruth, []*tb.Collector) {
 		backend := tb.StartCollector(t, collectorBin, nil, "--config", backendFile)
 		backend.WaitReady(t)
-		a := tb.StartCollector(t, collectorBin, append([]string{"OTELCOL_ES_BACKEND=" + backend.GRPC}, envA...), append([]string{"--config", sidecar}, args...)...)
+		// The sidecars run the lean sidecar build, as deployed (TestEveryShippedConfigStarts runs
+		// sidecar.yaml on the full distribution).
+		a := tb.StartCollector(t, sidecarBin, append([]string{"OTELCOL_ES_BACKEND=" + backend.GRPC}, envA...), append([]string{"--config", sidecar}, args...)...)
 		a.WaitReady(t)
-		b := tb.StartCollector(t, collectorBin, []string{"OTELCOL_ES_BACKEND=" + backend.GRPC}, append([]string{"--config", sidecar}, args...)...)
+		b := tb.StartCollector(t, sidecarBin, []string{"OTELCOL_ES_BACKEND=" + backend.GRPC}, append([]string{"--config", sidecar}, args...)...)
 		b.WaitReady(t)
 		sidecars := []*tb.Collector{a, b}
 		truths := make([]*groundTruth, 2)

@@ -43,6 +43,24 @@ func CollectorBinary(dir string) (string, error) {
 	return bin, nil
 }
 
+// SidecarBinary returns $OTELCOL_ES_SIDECAR_BIN (set by `make test`), or builds the lean sidecar build
+// (cmd/otelcol-es-sidecar, builder-sidecar.yaml) into dir.
+func SidecarBinary(dir string) (string, error) {
+	if bin := os.Getenv("OTELCOL_ES_SIDECAR_BIN"); bin != "" {
+		if _, err := os.Stat(bin); err == nil {
+			return bin, nil
+		}
+	}
+	bin := filepath.Join(dir, "otelcol-es-sidecar")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	build.Dir = filepath.Join(RepoRoot(), "cmd", "otelcol-es-sidecar")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building otelcol-es-sidecar (run `make build-sidecar` first to reuse a binary): %w", err)
+	}
+	return bin, nil
+}
+
 // ReservedAddr returns a loopback address for a process the test starts later: its port is free and left in
 // TIME_WAIT (a connection to it, closed from its side first), so for about a minute the kernel hands it to
 // no bind to port 0 and no outgoing connection, while a listener with SO_REUSEADDR (every Go server) can
