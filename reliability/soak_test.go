@@ -120,6 +120,11 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("esdemo consistency delays: %d of %d not measured under load (slowest series' mean delay %.1f s)",
 		missing, consistencySamples(tr), slowest/1000)
+	// A late command or producer completes its join when it arrives (pending joins wait link.ttl), so
+	// nearly every delay is measured: 0 of 10,165 missing on an idle machine (2026-12-07). The bound leaves
+	// room for a loaded one, where an apply can come after the ~23 s the store keeps.
+	assert.LessOrEqualf(t, missing, consistencySamples(tr)/20,
+		"more than 5 %% of the demo's consistency delays missing on the main collector (%d of %d)", missing, consistencySamples(tr))
 
 	stopDemoAcc()
 	demoAcc.add(waitForMetrics(ctx, t, "http://"+dc.Prom+"/metrics", demoTotals(tr)))
