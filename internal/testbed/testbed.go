@@ -28,35 +28,28 @@ func RepoRoot() string {
 
 // CollectorBinary returns $OTELCOL_ES_BIN (set by `make test`), or builds cmd/otelcol-es into dir.
 func CollectorBinary(dir string) (string, error) {
-	if bin := os.Getenv("OTELCOL_ES_BIN"); bin != "" {
-		if _, err := os.Stat(bin); err == nil {
-			return bin, nil
-		}
-	}
-	bin := filepath.Join(dir, "otelcol-es")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	build.Dir = filepath.Join(RepoRoot(), "cmd", "otelcol-es")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("building otelcol-es (run `make build` first to reuse a binary): %w", err)
-	}
-	return bin, nil
+	return binary(dir, "OTELCOL_ES_BIN", "otelcol-es", "make build")
 }
 
 // SidecarBinary returns $OTELCOL_ES_SIDECAR_BIN (set by `make test`), or builds the lean sidecar build
 // (cmd/otelcol-es-sidecar, builder-sidecar.yaml) into dir.
 func SidecarBinary(dir string) (string, error) {
-	if bin := os.Getenv("OTELCOL_ES_SIDECAR_BIN"); bin != "" {
+	return binary(dir, "OTELCOL_ES_SIDECAR_BIN", "otelcol-es-sidecar", "make build-sidecar")
+}
+
+// binary returns $env when it names a file, or builds cmd/<name> into dir.
+func binary(dir, env, name, target string) (string, error) {
+	if bin := os.Getenv(env); bin != "" {
 		if _, err := os.Stat(bin); err == nil {
 			return bin, nil
 		}
 	}
-	bin := filepath.Join(dir, "otelcol-es-sidecar")
+	bin := filepath.Join(dir, name)
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	build.Dir = filepath.Join(RepoRoot(), "cmd", "otelcol-es-sidecar")
+	build.Dir = filepath.Join(RepoRoot(), "cmd", name)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("building otelcol-es-sidecar (run `make build-sidecar` first to reuse a binary): %w", err)
+		return "", fmt.Errorf("building %s (run `%s` first to reuse a binary): %w", name, target, err)
 	}
 	return bin, nil
 }
