@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -69,7 +68,7 @@ func BenchmarkConsumeTraces(b *testing.B) {
 	{
 		cfg := defaultCfg()
 		noSource(cfg)
-		p, err := newProcessor(metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, consumertest.NewNop(), clockwork.NewFakeClock())
+		p, err := newProcessor(metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, clockwork.NewFakeClock())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -94,7 +93,7 @@ func BenchmarkConsumeTraces(b *testing.B) {
 			}
 			tel := componenttest.NewTelemetry()
 			defer func() { _ = tel.Shutdown(context.Background()) }()
-			p, err := newProcessor(metadatatest.NewSettings(tel), cfg, consumertest.NewNop(), clockwork.NewFakeClock())
+			p, err := newProcessor(metadatatest.NewSettings(tel), cfg, clockwork.NewFakeClock())
 			if err != nil {
 				b.Fatal(err)
 			}

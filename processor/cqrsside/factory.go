@@ -43,7 +43,7 @@ func createDefaultConfig() component.Config {
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p, err := newProcessor(set, cfg.(*Config), next, clockwork.NewRealClock())
+	p, err := newProcessor(set, cfg.(*Config), clockwork.NewRealClock())
 	if err != nil {
 		return nil, err
 	}

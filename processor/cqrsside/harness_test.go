@@ -34,7 +34,7 @@ func newHarness(t *testing.T, cfg *Config) *harness {
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	sink := new(consumertest.TracesSink)
 	clock := clockwork.NewFakeClockAt(testStart)
-	p, err := newProcessor(metadatatest.NewSettings(tel), cfg, sink, clock)
+	p, err := newProcessor(metadatatest.NewSettings(tel), cfg, clock)
 	require.NoError(t, err)
 	return &harness{t: t, p: p, sink: sink, clock: clock, tel: tel}
 }

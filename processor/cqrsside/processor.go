@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
-	"go.uber.org/zap"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
@@ -18,8 +16,6 @@ import (
 )
 
 type cqrsProcessor struct {
-	logger      *zap.Logger
-	next        consumer.Traces
 	clock       clockwork.Clock
 	tel         *telemetry
 	rules       *matcher.Rules
@@ -33,7 +29,7 @@ type cqrsProcessor struct {
 	cache ancestorCache
 }
 
-func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clock clockwork.Clock) (*cqrsProcessor, error) {
+func newProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*cqrsProcessor, error) {
 	rules, err := cfg.ruleSpecs()
 	if err != nil {
 		return nil, err
@@ -43,8 +39,6 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Traces, clo
 		return nil, err
 	}
 	p := &cqrsProcessor{
-		logger:      set.Logger,
-		next:        next,
 		clock:       clock,
 		tel:         newTelemetry(tb),
 		rules:       rules,

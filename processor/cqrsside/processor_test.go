@@ -210,7 +210,7 @@ func TestConcurrentConsume(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(testStart)
 	cfg := defaultCfg()
 	cfg.AncestorCache.MaxEntries = 50
-	p, err := newProcessor(metadatatest.NewSettings(tel), cfg, sink, clock)
+	p, err := newProcessor(metadatatest.NewSettings(tel), cfg, clock)
 	require.NoError(t, err)
 
 	const workers, rounds = 4, 50
