@@ -188,8 +188,7 @@ func (b *Bus) observeLag(o metric.Observer, pts []lagPoint) {
 // reach it failed) and whether the last connect attempt succeeded. A
 // disconnect alone is no loss: franz-go keeps several connections per broker
 // (produce, fetch, group), drops the seed connection once it knows the
-// cluster and reaps idle ones, and connects again when it needs one, which is
-// why counting every connect after a disconnect read 1 in every run.
+// cluster and reaps idle ones, and connects again when it needs one.
 type connState struct {
 	in   *instruments
 	ok   atomic.Bool

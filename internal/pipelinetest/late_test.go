@@ -25,26 +25,34 @@ func newPipeline(t *testing.T) *pipeline {
 // flush shuts the pipeline down, which makes the connector flush its series.
 func (p *pipeline) flush(t *testing.T) { p.Shutdown(t) }
 
-// histogram sums the count and sum of every data point of a histogram metric in the last flush.
-func (p *pipeline) histogram(name string) (count uint64, sum float64) {
+// lastFlush calls f for every metric named name in the connector's last flush.
+func (p *pipeline) lastFlush(name string, f func(pmetric.Metric)) {
 	all := p.Metrics.AllMetrics()
 	if len(all) == 0 {
-		return 0, 0
+		return
 	}
-	md := all[len(all)-1]
-	for _, rm := range md.ResourceMetrics().All() {
+	for _, rm := range all[len(all)-1].ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				if m.Name() != name || m.Type() != pmetric.MetricTypeHistogram {
-					continue
-				}
-				for _, dp := range m.Histogram().DataPoints().All() {
-					count += dp.Count()
-					sum += dp.Sum()
+				if m.Name() == name {
+					f(m)
 				}
 			}
 		}
 	}
+}
+
+// histogram sums the count and sum of every data point of a histogram metric in the last flush.
+func (p *pipeline) histogram(name string) (count uint64, sum float64) {
+	p.lastFlush(name, func(m pmetric.Metric) {
+		if m.Type() != pmetric.MetricTypeHistogram {
+			return
+		}
+		for _, dp := range m.Histogram().DataPoints().All() {
+			count += dp.Count()
+			sum += dp.Sum()
+		}
+	})
 	return count, sum
 }
 
@@ -220,22 +228,14 @@ func TestRunnerAfterItsHandleCountsOnce(t *testing.T) {
 
 // sum adds the data points of a sum metric in the last flush.
 func (p *pipeline) sum(name string) (total int64) {
-	all := p.Metrics.AllMetrics()
-	if len(all) == 0 {
-		return 0
-	}
-	for _, rm := range all[len(all)-1].ResourceMetrics().All() {
-		for _, sm := range rm.ScopeMetrics().All() {
-			for _, m := range sm.Metrics().All() {
-				if m.Name() != name || m.Type() != pmetric.MetricTypeSum {
-					continue
-				}
-				for _, dp := range m.Sum().DataPoints().All() {
-					total += dp.IntValue()
-				}
-			}
+	p.lastFlush(name, func(m pmetric.Metric) {
+		if m.Type() != pmetric.MetricTypeSum {
+			return
 		}
-	}
+		for _, dp := range m.Sum().DataPoints().All() {
+			total += dp.IntValue()
+		}
+	})
 	return total
 }
 
