@@ -370,6 +370,17 @@ func IsEventWrite(spanName string) bool {
 	return IsAppend(spanName) || spanName == SpanRepositorySave || spanName == SpanRouterAppend || spanName == SpanDualWriteAppend
 }
 
+// IsStoreRead reports whether a span reads an aggregate's events or snapshot
+// for its caller (repository load/exists, the store's get_events, snapshot
+// get/exists): it takes its caller's side, and no bus carries its context.
+func IsStoreRead(spanName string) bool {
+	switch spanName {
+	case SpanRepositoryLoad, SpanRepositoryExists, SpanSnapshotGet, SpanSnapshotExists:
+		return true
+	}
+	return strings.HasSuffix(spanName, SpanSuffixGetEvents)
+}
+
 // IsCheckpointUpdate reports whether a span records a projection checkpoint: the
 // runtimes' update_checkpoint, or an eventsource-py subscription's save_position.
 func IsCheckpointUpdate(spanName string) bool {

@@ -1,8 +1,9 @@
 // Package join is the join engine behind projectionlag: it remembers compact
-// facts about recent write-side and relay spans (ids, times, a command type:
-// never a span), answers "which span produced the event this apply span
-// applied, and which command was above it?", and keeps a pending join for an
-// apply span whose producer or command has not arrived yet.
+// facts about the recent write-side spans a join can reach (ids, times, a
+// command type: never a span) and, for one batch, its relay spans; it
+// answers "which span produced the event this apply span applied, and which
+// command was above it?", and keeps a pending join for an apply span whose
+// producer or command has not arrived yet.
 //
 // Spans never wait here. An apply span goes on at once with what is known;
 // when its producer or command arrives later (an SDK flushes every few

@@ -117,6 +117,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	facts    *ringmap.Map[Key, Fact]
+	relays   map[Key]Fact // the batch in flight's relays (Remember)
 	events   *ringmap.Map[Key, Key]
 	pending  *ringmap.Map[uint64, pendingJoin]
 	produced *ringmap.Map[Key, int64]
@@ -140,6 +141,7 @@ func New(cfg Config, clock clockwork.Clock, record func(context.Context, Counts)
 		clock:  clock,
 		record: record,
 		facts:  ringmap.New[Key, Fact](cfg.MaxFacts, cfg.TTL, nil),
+		relays: make(map[Key]Fact),
 		// Few write spans name an event (an outbox add, a publish): a quarter of the facts.
 		events:   ringmap.New[Key, Key](max(cfg.MaxFacts/4, 1), cfg.TTL, nil),
 		pending:  ringmap.New[uint64, pendingJoin](cfg.MaxPending, cfg.TTL, hashSeq),
@@ -248,6 +250,7 @@ func (tx *Tx) End(ctx context.Context) {
 	e := tx.e
 	c := e.counts
 	e.counts = Counts{}
+	clear(e.relays)
 	e.pendingLen.Store(int64(e.pending.Len()))
 	e.mu.Unlock()
 	if e.record != nil && c != (Counts{}) {
@@ -287,10 +290,19 @@ var eventKeyMarker = [8]byte{0xe7, 'e', 'v', 'e', 'n', 't', 0xe7, 0}
 // EventHash is the Fact.Event of an event key (never 0).
 func EventHash(eventKey Key) uint64 { return binary.LittleEndian.Uint64(eventKey[0:8]) }
 
-// Stored reports whether a fact is stored under key.
+// Stored reports whether a fact is stored under key (for this batch or longer).
 func (tx *Tx) Stored(key Key) bool {
-	_, ok := tx.e.facts.Lookup(key, tx.now)
+	_, ok := tx.fact(key)
 	return ok
+}
+
+// fact is what is known of the span key: stored, or a relay of this batch.
+func (tx *Tx) fact(key Key) (Fact, bool) {
+	if f, ok := tx.e.facts.Lookup(key, tx.now); ok {
+		return f, true
+	}
+	f, ok := tx.e.relays[key]
+	return f, ok
 }
 
 // Waited reports whether a pending join waits for key.
@@ -305,9 +317,19 @@ func (tx *Tx) Waited(key Key) bool {
 // key are resumed by Resume, once the whole batch is remembered. It reports
 // whether a fact was already stored under key: the span came again (a
 // client's retry).
+//
+// A relay is kept only for the batch it came in, unless a pending join waits
+// for it: an SDK exports a span after its children, so the apply spans below a
+// relay arrive in the same batch or an earlier one, never a later one. A join
+// that leaves the batch unfinished goes on from where its walk stopped
+// (Resolve), not through the relays again.
 func (tx *Tx) Remember(key Key, f Fact, eventKey *Key) (duplicate bool) {
 	e := tx.e
-	if f.Kind == 0 {
+	switch {
+	case f.Kind == Relay && !tx.Waited(key):
+		e.relays[key] = f
+		return false
+	case f.Kind == 0:
 		if !tx.Waited(key) {
 			return false
 		}

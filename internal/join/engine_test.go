@@ -264,3 +264,56 @@ func TestProducedWaitsSumsAndExpiresCounted(t *testing.T) {
 	f.batch(func(tx *Tx) { assert.False(t, tx.HasProduced()) })
 	assert.Equal(t, int64(12), f.counts.EventsUnattributed, "the rest expired")
 }
+
+// Relays (consume, dispatch, handle) are walked in their own batch and not stored: an apply whose
+// producer is missing goes on waiting from where its walk stopped, and the producer arriving two
+// batches later completes it with the exact lag.
+func TestRelaysKeptForTheirBatchOnly(t *testing.T) {
+	f := newFixture(defaults())
+	publish, consume, handle, apply1 := key(1, 2), key(1, 3), key(1, 4), key(1, 5)
+	f.batch(func(tx *Tx) {
+		tx.Remember(handle, Fact{Kind: Relay, Parent: consume.SpanID()}, nil)
+		tx.Remember(consume, Fact{Kind: Relay, Parent: publish.SpanID()}, nil)
+		tgt := Target{Trace: [16]byte{1}, Parent: handle.SpanID()}
+		r := tx.Resolve(&tgt)
+		require.True(t, r.CanAwait())
+		require.False(t, r.ProducerFound)
+		tx.Await(apply(apply1, ms(100), ms(110)), &tgt, &r)
+	})
+	facts, pending := f.e.Sizes()
+	assert.Zero(t, facts, "relays are not stored past their batch")
+	assert.Equal(t, 1, pending)
+
+	f.batch(func(*Tx) {}) // another batch: the relays are gone
+	cs, ks := f.batch(func(tx *Tx) {
+		tx.Remember(publish, Fact{Kind: Producer, End: ms(40)}, nil)
+	})
+	require.Len(t, cs, 1)
+	assert.Equal(t, publish, ks[0])
+	assert.InDelta(t, 60.0, cs[0].LagMs, 1e-9)
+	assert.Equal(t, Counts{Pairs: 1, LatePairs: 1}, f.counts)
+}
+
+// A relay a pending join waits for is stored like any fact: the apply came first, and the chain above the
+// relay may arrive later still.
+func TestWaitedRelayStored(t *testing.T) {
+	f := newFixture(defaults())
+	publish, consume, apply1 := key(1, 2), key(1, 3), key(1, 5)
+	f.batch(func(tx *Tx) {
+		tgt := Target{Trace: [16]byte{1}, Parent: consume.SpanID()}
+		r := tx.Resolve(&tgt)
+		tx.Await(apply(apply1, ms(100), ms(110)), &tgt, &r)
+	})
+	cs, _ := f.batch(func(tx *Tx) {
+		tx.Remember(consume, Fact{Kind: Relay, Parent: publish.SpanID()}, nil)
+	})
+	assert.Empty(t, cs)
+	facts, pending := f.e.Sizes()
+	assert.Equal(t, 1, facts, "the relay waited for is stored")
+	assert.Equal(t, 1, pending, "now waiting for the publish")
+	cs, _ = f.batch(func(tx *Tx) {
+		tx.Remember(publish, Fact{Kind: Producer, End: ms(70)}, nil)
+	})
+	require.Len(t, cs, 1)
+	assert.InDelta(t, 30.0, cs[0].LagMs, 1e-9)
+}

@@ -30,6 +30,10 @@ type Resolution struct {
 	// what to wait for, when the join can go further
 	await      Key
 	awaitStage stage
+	// chainAt is where the walk up the parent chain stopped at a span not
+	// arrived: a pending join goes on from there, since the relays it walked
+	// are kept for their batch only.
+	chainAt [8]byte
 }
 
 // CanAwait reports whether the join waits for a span that has not arrived:
@@ -102,8 +106,17 @@ func (tx *Tx) Resolve(t *Target) Resolution {
 		}
 	}
 	var zeroSpan [8]byte
-	if t.Parent != zeroSpan && t.Trace != [16]byte{} && try(NewKey(t.Trace, t.Parent)) {
-		return r
+	if t.Parent != zeroSpan && t.Trace != [16]byte{} {
+		r.Candidates++
+		f, at, st := tx.walk(NewKey(t.Trace, t.Parent), event)
+		switch st {
+		case walkFound:
+			tx.found(&r, at, f, t.Trace)
+			return r
+		case walkMissing:
+			miss(at)
+			r.chainAt = at.SpanID()
+		}
 	}
 	if t.HasEvent {
 		// Waited for after the chain: when both are missing, the chain's next span
@@ -135,7 +148,7 @@ func (tx *Tx) found(r *Resolution, at Key, f Fact, trace [16]byte) {
 // another event's delivery.
 func (tx *Tx) walk(k Key, event uint64) (Fact, Key, walkStatus) {
 	for range tx.e.cfg.MaxDepth {
-		f, ok := tx.e.facts.Lookup(k, tx.now)
+		f, ok := tx.fact(k)
 		if !ok {
 			return f, k, walkMissing
 		}
@@ -168,7 +181,7 @@ func (tx *Tx) walkToCommand(k Key, f Fact) (Fact, Key, walkStatus) {
 			return f, k, walkDead
 		}
 		k = k.WithSpan(f.Parent)
-		next, ok := tx.e.facts.Lookup(k, tx.now)
+		next, ok := tx.fact(k)
 		if !ok {
 			return f, k, walkMissing
 		}
@@ -229,8 +242,17 @@ func (tx *Tx) Await(a Apply, t *Target, r *Resolution) {
 		tx.e.counts.PendingEvicted++
 		return
 	}
-	tx.register(pendingJoin{span: a.Span, start: a.Start, end: a.End, projection: pn, eventType: et, service: svc,
-		replay: a.Replay, lagKnown: a.LagKnown, threshold: a.Threshold, target: *t, stage: r.awaitStage}, r.await)
+	p := pendingJoin{span: a.Span, start: a.Start, end: a.End, projection: pn, eventType: et, service: svc,
+		replay: a.Replay, lagKnown: a.LagKnown, threshold: a.Threshold, target: *t, stage: r.awaitStage}
+	p.target.resumeChain(r)
+	tx.register(p, r.await)
+}
+
+// resumeChain makes the target's parent chain start where r's walk stopped.
+func (t *Target) resumeChain(r *Resolution) {
+	if r.chainAt != [8]byte{} {
+		t.Parent = r.chainAt
+	}
 }
 
 // apply is what a completion reports of the pending join's apply span.
@@ -286,6 +308,7 @@ func (tx *Tx) Resume(dst []Completion, carrier []Key) ([]Completion, []Key) {
 				r := tx.Resolve(&p.target)
 				if !r.ProducerFound {
 					if r.CanAwait() {
+						p.target.resumeChain(&r)
 						tx.register(p, r.await)
 					} else {
 						e.counts.Unmatched++
@@ -309,7 +332,7 @@ func (tx *Tx) Resume(dst []Completion, carrier []Key) ([]Completion, []Key) {
 			} else {
 				// The span that arrived is the next step up from the producer: a write
 				// span leads on; anything else (an entry point) means there is no command.
-				f, ok := e.facts.Lookup(p.waits, tx.now)
+				f, ok := tx.fact(p.waits)
 				if !ok || f.Kind != Producer {
 					continue
 				}

@@ -47,6 +47,7 @@ type harness struct {
 func newHarness(t testing.TB, mutate func(*Config)) *harness {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
+	cfg.Link.MaxProducers = 20_000 // a test keeps few spans; the default's 50 MB would only slow every test
 	if mutate != nil {
 		mutate(cfg)
 	}

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/spangen"
 )
 
 // writeSide builds the CQRS conventions' write side: command ⊃ save ⊃ append, all in trace 1.
@@ -106,8 +107,8 @@ func TestLink_PendingExpires(t *testing.T) {
 	linkedApply(r, nil) // producer never comes
 	h.consume(r.td)
 	assert.Equal(t, 1, h.sink.SpanCount())
-	h.advance(2*time.Minute - time.Millisecond)
-	assert.Zero(t, h.counter("link_unmatched"), "ttl is 2m")
+	h.advance(defaultTTL - time.Millisecond)
+	assert.Zero(t, h.counter("link_unmatched"), "ttl is 35s")
 	h.advance(time.Millisecond)
 	assert.Equal(t, int64(1), h.counter("link_unmatched"))
 	_, pending := h.sizes()
@@ -437,4 +438,106 @@ func TestLink_CountsWhatItCouldNotJoin(t *testing.T) {
 	h.consume(replay.td)
 	assert.Equal(t, int64(1), h.counter("link_stale"))
 	assert.Zero(t, h.counter("link_unmatched"), "a replayed event's producer is not expected")
+}
+
+// The store keeps what a join can reach: the command, a span between it and the writes, the save, the
+// append and the publish. Not the store reads made for the command, nor the database calls (CLIENT
+// spans that write no events), nor the consumer's relays past their batch; the lag and the delay are
+// still joined through all of them, in either order of arrival.
+func TestLink_StoresWhatAJoinNeeds(t *testing.T) {
+	for _, order := range []string{"publisher-first", "consumer-first"} {
+		t.Run(order, func(t *testing.T) {
+			h := newHarness(t, nil)
+			tr := tid(7)
+			pub := newBatch("orders")
+			client := func(s ptrace.Span) { s.SetKind(ptrace.SpanKindClient) }
+			pub.write(semconv.SpanRepositoryLoad, tr, sid(2), sid(8), ms(1), ms(9), nil)
+			client(pub.write(semconv.EventStorePostgreSQL+semconv.SpanSuffixGetEvents, tr, sid(3), sid(2), ms(2), ms(8), nil))
+			client(pub.write("SELECT orders", tr, sid(4), sid(8), ms(10), ms(12), nil))
+			client(pub.write(semconv.EventStorePostgreSQL+semconv.SpanSuffixAppendEvents, tr, sid(6), sid(5), ms(16), ms(24), nil))
+			pub.write(semconv.SpanRepositorySave, tr, sid(5), sid(8), ms(15), ms(25), nil)
+			pub.write(semconv.SpanBusPublish, tr, sid(7), sid(8), ms(30), ms(45), nil).SetKind(ptrace.SpanKindProducer)
+			pub.write("OrderService.place", tr, sid(8), sid(1), ms(1), ms(50), nil)
+			pub.command(tr, sid(1), "PlaceOrder", ms(0), ms(60))
+
+			con := newBatch("views")
+			proj := map[string]any{semconv.AttrSide: semconv.SideProjection}
+			con.apply(tr, sid(13), sid(12), "orders_view", ms(200), ms(230), nil).SetName(semconv.SpanProjectionHandle)
+			con.span(semconv.SpanBusHandle, tr, sid(12), sid(11), ms(195), ms(235), proj)
+			con.span(semconv.SpanBusDispatch, tr, sid(11), sid(10), ms(190), ms(240), proj)
+			con.span(semconv.SpanBusConsume, tr, sid(10), sid(7), ms(180), ms(250), proj).SetKind(ptrace.SpanKindConsumer)
+
+			first, second := pub, con
+			if order == "consumer-first" {
+				first, second = con, pub
+			}
+			h.consume(first.td)
+			h.consume(newBatch("other").td) // a batch between: nothing of the first is kept for it
+			h.consume(second.td)
+
+			facts, pending := h.sizes()
+			assert.Equal(t, 5, facts, "command, OrderService.place, save, append, publish")
+			assert.Zero(t, pending)
+			assert.Equal(t, int64(1), h.counter("link_pairs"))
+			var lag, delay float64
+			if order == "consumer-first" {
+				late := h.applied(semconv.SpanBusPublish)
+				require.Len(t, late, 1, "the publish completes the join; its command came with it")
+				v, _ := late[0].Get(semconv.AttrProjectionLagMs)
+				lag = v.Double()
+				v, _ = late[0].Get(semconv.AttrConsistencyDelayMs)
+				delay = v.Double()
+			} else {
+				s := h.one(semconv.SpanProjectionHandle)
+				lag = attr(t, s, semconv.AttrProjectionLagMs).Double()
+				delay = attr(t, s, semconv.AttrConsistencyDelayMs).Double()
+			}
+			assert.Equal(t, 155.0, lag, "apply start 200 - publish end 45")
+			assert.Equal(t, 170.0, delay, "apply end 230 - command end 60")
+		})
+	}
+}
+
+// A CLIENT span is not remembered on its own, but one a pending join waits for is: a projection's
+// server span whose remote parent is the writer's HTTP call (a webhook) still gets its lag when the
+// consumer's spans come first.
+func TestLink_WaitedClientSpanJoins(t *testing.T) {
+	h := newHarness(t, nil)
+	tr := tid(8)
+	con := newBatch("views")
+	con.apply(tr, sid(13), sid(12), "orders_view", ms(200), ms(230), nil)
+	con.span("POST /hooks/orders", tr, sid(12), sid(7), ms(190), ms(240), // answered 202 at once
+		map[string]any{semconv.AttrSide: semconv.SideProjection}).SetKind(ptrace.SpanKindServer)
+	h.consume(con.td)
+	pub := newBatch("orders")
+	pub.write("POST", tr, sid(7), sid(1), ms(30), ms(45), nil).SetKind(ptrace.SpanKindClient)
+	pub.command(tr, sid(1), "PlaceOrder", ms(0), ms(60))
+	h.consume(pub.td)
+	late := h.applied("POST")
+	require.Len(t, late, 1)
+	v, _ := late[0].Get(semconv.AttrProjectionLagMs)
+	assert.Equal(t, 155.0, v.Double(), "apply start 200 - call end 45")
+}
+
+// TestLink_StoreShareOfTheMix measures what share of the benchmarks' default stream (half the CQRS
+// conventions, half the eventsource runtime: commands, queries, projection deliveries with their
+// relays and checkpoints) the store keeps, and so how many seconds of history link.max_producers buys.
+// Every write and relay span was stored before (0.58 of the spans); only those a join can reach are now.
+func TestLink_StoreShareOfTheMix(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Link.MaxProducers = 1_000_000 })
+	cfg := spangen.DefaultConfig()
+	cfg.Annotate = true // what cqrsside adds
+	g := spangen.New(cfg)
+	spans := 0
+	for range 100 {
+		td := g.Batch()
+		spans += td.SpanCount()
+		h.consume(td)
+	}
+	facts, _ := h.sizes()
+	share := float64(facts) / float64(spans)
+	const rate = 50_000
+	t.Logf("%d spans, %d facts stored: %.3f of the spans; %d entries hold %.1f s at %d spans/s",
+		spans, facts, share, defaultMaxProducers, defaultMaxProducers/(share*rate), rate)
+	assert.Less(t, share, 0.3)
 }

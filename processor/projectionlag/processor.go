@@ -192,6 +192,8 @@ func (p *lagProcessor) observe(tx *join.Tx, res pcommon.Resource, span ptrace.Sp
 		// Its times would make any lag joined to it absurd; keep it only as a step of the walk.
 		c.invalidTS++
 		f = join.Fact{Kind: join.Relay, Parent: span.ParentSpanID()}
+	case side == semconv.SideWrite && !hasEvent && !joinableWrite(span, name) && !tx.Waited(key):
+		// No join reaches it: not remembered, so the store's history stays long.
 	case side == semconv.SideWrite:
 		f = join.Fact{Kind: join.Producer, Parent: span.ParentSpanID(),
 			Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
@@ -214,6 +216,19 @@ func (p *lagProcessor) observe(tx *join.Tx, res pcommon.Resource, span ptrace.Sp
 	if side == semconv.SideWrite {
 		p.noteEventWrite(span, key, duplicate)
 	}
+}
+
+// joinableWrite reports whether a join can reach a write span or pass through it on the way to its
+// command: a command span, an event write, or any span that can carry its context to a consumer (a
+// publish, an outbox, the caller of either) or stand between them and the command. A call out of the
+// process (a CLIENT span: a database, cache or HTTP call) that writes no events, and a read of the store
+// made for the command, cannot: their children, if any, live in another process that starts its own
+// side, and no bus injects their context.
+func joinableWrite(span ptrace.Span, name string) bool {
+	if semconv.IsEventWrite(name) || spanattr.Str(span.Attributes(), semconv.AttrCommandType) != "" {
+		return true
+	}
+	return span.Kind() != ptrace.SpanKindClient && !semconv.IsStoreRead(name)
 }
 
 // storeEntryPoints stores, as dead ends, this batch's unclassified entry points that are parents of
