@@ -58,10 +58,16 @@ func main() {
 	flag.Float64Var(&cfg.LinkShare, "link-share", cfg.LinkShare, "share of projection applies that only link to their producer")
 	flag.Float64Var(&cfg.EventsourceShare, "eventsource-share", cfg.EventsourceShare, "share of traces shaped like the eventsource runtime's (the rest: the CQRS conventions of command/query/projection spans)")
 	flag.Float64Var(&cfg.EventsourceShare, "seed001-share", cfg.EventsourceShare, "deprecated: -eventsource-share")
+	flag.Float64Var(&cfg.LateShare, "late-share", 0, "share of write traces sent -late-by after the projections that apply their events (needs -pool 0)")
+	flag.DurationVar(&cfg.LateBy, "late-by", 20*time.Second, "how late -late-share write traces are sent")
 	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "generator seed: runs with the same seed send the same span ids")
 	flag.Parse()
 	if *rate <= 0 || *duration <= 0 {
 		fatalf("-rate and -duration must be positive")
+	}
+	if cfg.LateShare > 0 && *pool > 0 {
+		// A pool is generated up front: its held-back traces would come a cycle late at most.
+		fatalf("-late-share needs -pool 0 (requests generated while sending)")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

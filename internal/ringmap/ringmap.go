@@ -9,6 +9,7 @@
 // full table would leave a Go map full of tombstones that lengthen every
 // probe; here each deletion closes its gap, so probes stay short however long
 // the table runs. Memory is allocated once, in New; no operation allocates.
+// Large tables of pointer-free entries live outside the Go heap (alloc.go).
 //
 // The table keeps no clock: every call that needs the time takes it as an
 // argument, so callers (and tests) decide what "now" is.
@@ -18,6 +19,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"runtime"
 	"time"
 )
 
@@ -94,15 +96,28 @@ type Map[K comparable, V any] struct {
 func New[K comparable, V any](size int, ttl time.Duration, hash func(K) uint64) *Map[K, V] {
 	size = min(max(size, 1), MaxSize)
 	logSize := bits.Len32(uint32(2*size - 1)) // index at most half full
-	return &Map[K, V]{
+	ring, freeRing := makeSlice[slot[K, V]](size)
+	index, freeIndex := makeSlice[bucket](1 << logSize)
+	m := &Map[K, V]{
 		hash:  hash,
 		seed:  maphash.MakeSeed(),
 		ttl:   int64(ttl),
-		ring:  make([]slot[K, V], size),
-		index: make([]bucket, 1<<logSize),
+		ring:  ring,
+		index: index,
 		mask:  1<<logSize - 1,
 		shift: uint32(32 - logSize),
 	}
+	if freeRing != nil || freeIndex != nil {
+		// Memory outside the heap is given back once the table is unreachable.
+		runtime.AddCleanup(m, func(free [2]func()) {
+			for _, f := range free {
+				if f != nil {
+					f()
+				}
+			}
+		}, [2]func(){freeRing, freeIndex})
+	}
+	return m
 }
 
 func (m *Map[K, V]) hashOf(k *K) uint32 {

@@ -50,6 +50,13 @@ type Config struct {
 	// cqrs.side.source, normalised types, lag, phase, positions behind), for
 	// benchmarking the connector alone.
 	Annotate bool
+	// LateShare is the share of write traces (commands, saves) held back and
+	// sent LateBy later, in a batch of their own time: an SDK in the writer's
+	// process flushes on its own schedule, so its spans often reach the
+	// collector after the consumers' (the projections apply those events
+	// before their producers arrive).
+	LateShare float64
+	LateBy    time.Duration
 	// Seed makes the stream reproducible.
 	Seed uint64
 	// Now, when set, stamps traces with the wall clock (load generator);
@@ -109,6 +116,16 @@ type Generator struct {
 	scopes map[scopeKey]ptrace.SpanSlice
 	spans  int
 	counts Counts
+
+	late []lateTrace // write traces held back (LateShare), oldest first
+}
+
+// lateTrace is a write trace held back until release.
+type lateTrace struct {
+	release time.Time
+	td      ptrace.Traces
+	spans   int
+	counts  Counts
 }
 
 // Counts is a batch's ground truth: what otelcol-es must count for it.
@@ -232,6 +249,7 @@ func (g *Generator) BatchCounts() (ptrace.Traces, Counts) {
 	g.td = ptrace.NewTraces()
 	g.scopes = make(map[scopeKey]ptrace.SpanSlice, 16)
 	g.spans, g.counts = 0, Counts{}
+	g.releaseLate()
 	for g.spans < g.cfg.BatchSpans {
 		g.trace()
 	}
@@ -253,6 +271,47 @@ func (g *Generator) Batches(n int) []ptrace.Traces {
 	return out
 }
 
+// write generates a write trace, into a held-back batch of its own for a
+// LateShare of them.
+func (g *Generator) write(gen func()) {
+	if g.cfg.LateShare <= 0 || g.rng.Float64() >= g.cfg.LateShare {
+		gen()
+		return
+	}
+	td, scopes, spans, counts := g.td, g.scopes, g.spans, g.counts
+	g.td, g.scopes, g.spans, g.counts = ptrace.NewTraces(), make(map[scopeKey]ptrace.SpanSlice, 4), 0, Counts{}
+	gen()
+	g.late = append(g.late, lateTrace{release: g.peekNow().Add(g.cfg.LateBy), td: g.td, spans: g.spans, counts: g.counts})
+	g.td, g.scopes, g.spans, g.counts = td, scopes, spans, counts
+}
+
+// releaseLate adds the held-back traces whose time has come to the batch.
+func (g *Generator) releaseLate() {
+	now := g.peekNow()
+	n := 0
+	for _, l := range g.late {
+		if l.release.After(now) {
+			break
+		}
+		l.td.ResourceSpans().MoveAndAppendTo(g.td.ResourceSpans())
+		g.spans += l.spans
+		g.counts.Add(l.counts)
+		n++
+	}
+	if n > 0 {
+		clear(g.late[:n])
+		g.late = g.late[n:]
+	}
+}
+
+// peekNow is the generator's time, without advancing the virtual clock.
+func (g *Generator) peekNow() time.Time {
+	if g.cfg.Now != nil {
+		return g.cfg.Now()
+	}
+	return g.clock
+}
+
 func (g *Generator) now() time.Time {
 	if g.cfg.Now != nil {
 		return g.cfg.Now()
@@ -265,24 +324,24 @@ func (g *Generator) trace() {
 	if g.rng.Float64() < g.cfg.EventsourceShare {
 		switch r := g.rng.Float64(); {
 		case r < 0.3:
-			g.eventsourceSave()
+			g.write(g.eventsourceSave)
 		case r < 0.6:
 			g.eventsourceLoad()
 		default:
 			if !g.eventsourceConsume() {
-				g.eventsourceSave()
+				g.write(g.eventsourceSave)
 			}
 		}
 		return
 	}
 	switch r := g.rng.Float64(); {
 	case r < 0.35:
-		g.cqrsCommand()
+		g.write(g.cqrsCommand)
 	case r < 0.7:
 		g.cqrsQuery()
 	default:
 		if !g.cqrsProjection() {
-			g.cqrsCommand()
+			g.write(g.cqrsCommand)
 		}
 	}
 }

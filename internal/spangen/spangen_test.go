@@ -3,9 +3,11 @@ package spangen
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
@@ -115,4 +117,44 @@ func TestCounts(t *testing.T) {
 	assert.Positive(t, commands)
 	assert.Positive(t, queries)
 	assert.Positive(t, applies)
+}
+
+// A LateShare of the write traces reaches the stream LateBy after the projections that apply their events;
+// with none, every producer comes first.
+func TestLateWriteTraces(t *testing.T) {
+	for _, share := range []float64{0, 0.1} {
+		cfg := DefaultConfig()
+		cfg.LateShare, cfg.LateBy = share, time.Second // 20k traces of the virtual clock
+		g := New(cfg)
+		appended := map[pcommon.TraceID]int{} // a write trace's batch
+		linkedFrom := map[pcommon.TraceID]int{}
+		for i := range 300 {
+			forEachSpan(g.Batch(), func(s ptrace.Span) {
+				if strings.HasSuffix(s.Name(), semconv.SpanSuffixAppendEvents) {
+					appended[s.TraceID()] = i
+				}
+				for _, l := range s.Links().All() {
+					if _, ok := linkedFrom[l.TraceID()]; !ok {
+						linkedFrom[l.TraceID()] = i
+					}
+				}
+			})
+		}
+		late, joined := 0, 0
+		for tr, at := range linkedFrom {
+			if w, ok := appended[tr]; ok {
+				joined++
+				if w > at {
+					late++
+				}
+			}
+		}
+		t.Logf("late share %.1f: %d of %d linked producers arrived after their apply", share, late, joined)
+		require.Positive(t, joined)
+		if share == 0 {
+			assert.Zero(t, late)
+		} else {
+			assert.InDelta(t, share, float64(late)/float64(joined), 0.05)
+		}
+	}
 }
