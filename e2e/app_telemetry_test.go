@@ -1230,7 +1230,7 @@ func describeLogs(ld plog.Logs) []string {
 // the gateways, which drop it. The Kafka pair (agent-kafka.yaml, gateway-kafka.yaml) needs a broker: its
 // wiring is checked by TestAppTelemetryShippedConfigsWiring, and reliability/ runs the pair on one.
 func TestAppTelemetryEveryShippedConfig(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := tb.NewPKI(t)
 	for _, tc := range []struct {
 		file       string
 		gateway    bool // OTLP in on OTELCOL_ES_GATEWAY_GRPC
@@ -1253,7 +1253,7 @@ func TestAppTelemetryEveryShippedConfig(t *testing.T) {
 					t.Log(backend.summary())
 				}
 			})
-			env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir(),
+			env := append(pki.Env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir(),
 				"OTELCOL_ES_BACKEND="+backend.addr, "OTELCOL_ES_LB_GATEWAYS="+backend.addr)
 			c := tb.StartCollector(t, collectorBin, env, "--config", filepath.Join("..", "config", tc.file))
 			c.WaitReady(t)
@@ -1264,12 +1264,12 @@ func TestAppTelemetryEveryShippedConfig(t *testing.T) {
 			}
 			if tc.tls {
 				pool := x509.NewCertPool()
-				pool.AddCert(pki.ca)
+				pool.AddCert(pki.CA)
 				var err error
 				conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
 				require.NoError(t, err)
 				t.Cleanup(func() { _ = conn.Close() })
-				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+pki.token)
+				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+pki.Token)
 			} else {
 				conn = dialOTLP(t, addr)
 			}

@@ -2,15 +2,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,10 +87,10 @@ service:
 
 // Every shipped config validates and starts. The environment gives each one what it requires.
 func TestEveryShippedConfigStarts(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := tb.NewPKI(t)
 	for _, file := range shippedConfigs(t) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir())
+			env := append(pki.Env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir())
 			out, err := runWithEnv(env, collectorBin, "validate", "--config", file)
 			require.NoError(t, err, string(out))
 			c := tb.StartCollector(t, collectorBin, env, "--config", file)
@@ -166,14 +159,14 @@ func walk(node any, path string, f func(path, v string)) {
 
 // The gateway config's OTLP receiver demands TLS and the bearer token from its token file.
 func TestGatewayRefusesWrongTokenAcceptsRightOne(t *testing.T) {
-	pki := newTestPKI(t)
-	env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir())
+	pki := tb.NewPKI(t)
+	env := append(pki.Env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir())
 	c := tb.StartCollector(t, collectorBin, env, "--config", filepath.Join("..", "config", "gateway.yaml"))
 	c.WaitReady(t)
 	grpcAddr := c.Addr(t, "OTELCOL_ES_GATEWAY_GRPC")
 
 	pool := x509.NewCertPool()
-	pool.AddCert(pki.ca)
+	pool.AddCert(pki.CA)
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
 	require.NoError(t, err)
 	defer conn.Close()
@@ -189,63 +182,8 @@ func TestGatewayRefusesWrongTokenAcceptsRightOne(t *testing.T) {
 	_, err = client.Export(ctx, req)
 	require.Error(t, err, "a request without a token was accepted")
 
-	_, err = client.Export(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+pki.token), req)
+	_, err = client.Export(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+pki.Token), req)
 	require.NoError(t, err)
-}
-
-// testPKI is a throwaway CA, a localhost server certificate and a bearer token, written to files.
-type testPKI struct {
-	ca                *x509.Certificate
-	certFile, keyFile string
-	tokenFile, token  string
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "otelcol-es test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	ca, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-
-	p := &testPKI{ca: ca, certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key"),
-		tokenFile: filepath.Join(dir, "token"), token: "e2e-" + big.NewInt(time.Now().UnixNano()).String()}
-	require.NoError(t, os.WriteFile(p.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(p.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
-	require.NoError(t, os.WriteFile(p.tokenFile, []byte(p.token), 0o600))
-	return p
-}
-
-// env points every shipped config at these files and at loopback backends.
-func (p *testPKI) env(t *testing.T) []string {
-	return []string{
-		"OTELCOL_ES_TLS_CERT=" + p.certFile,
-		"OTELCOL_ES_TLS_KEY=" + p.keyFile,
-		"OTELCOL_ES_TOKEN_FILE=" + p.tokenFile,
-		// Nothing listens there: a port kept from every other process for as long as the test needs it.
-		"OTELCOL_ES_BACKEND=" + tb.ReservedAddr(t),
-		"OTELCOL_ES_BACKEND_INSECURE=true",
-		"OTELCOL_ES_REMOTE_WRITE_URL=http://" + tb.ReservedAddr(t) + "/api/v1/write",
-		// StartCollector binds the listeners on ports of the collector's choosing; these are for `validate`.
-		"OTELCOL_ES_GATEWAY_GRPC=" + tb.AnyPort,
-		"OTELCOL_ES_GATEWAY_HTTP=" + tb.AnyPort,
-	}
 }
 
 func runWithEnv(env []string, name string, args ...string) ([]byte, error) {

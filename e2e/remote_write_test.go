@@ -27,18 +27,18 @@ func TestGatewayRemoteWriteIntoPrometheus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	prom := tb.StartPrometheus(t, tb.PrometheusBinary(t), []string{}, "--web.enable-remote-write-receiver")
-	pki := newTestPKI(t)
-	env := append(pki.env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir(), "OTELCOL_ES_REMOTE_WRITE_URL="+prom+"/api/v1/write")
+	pki := tb.NewPKI(t)
+	env := append(pki.Env(t), "OTELCOL_ES_STORAGE_DIR="+t.TempDir(), "OTELCOL_ES_REMOTE_WRITE_URL="+prom+"/api/v1/write")
 	c := tb.StartCollector(t, collectorBin, env, "--config", filepath.Join("..", "config", "gateway.yaml"))
 	c.WaitReady(t)
 
 	pool := x509.NewCertPool()
-	pool.AddCert(pki.ca)
+	pool.AddCert(pki.CA)
 	conn, err := grpc.NewClient(c.Addr(t, "OTELCOL_ES_GATEWAY_GRPC"),
 		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	authed := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+pki.token)
+	authed := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+pki.Token)
 	seed := tb.LoadTraces(t, "cqrs-conventions-traces.json")
 	for range sends {
 		_, err := ptraceotlp.NewGRPCClient(conn).Export(authed, ptraceotlp.NewExportRequestFromTraces(tb.WithFreshIDs(seed)))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,8 +68,9 @@ service:
 		commandsBefore = float64(len(accepted) / spansPerCopy * commandsPerCopy)
 		waitPromValue(ctx, t, prom, `sum(cqrs_command_total{service_name="order-service"})`, func(v float64) bool { return v == commandsBefore })
 	}
-	accepted, sink, addr, killAt := crashScenario(t, seen, promRelay, []string{"RELIABILITY_METRICS_FILE=" + metricsFile},
-		"--config", configPath("gateway-durable.yaml"), "--config", overlay)
+	accepted, sink, addr, killAt := crashScenario(t, crashSetup{firstLoad: seen, promRelay: promRelay,
+		env:  []string{"RELIABILITY_METRICS_FILE=" + metricsFile},
+		args: []string{"--config", configPath("gateway-durable.yaml"), "--config", overlay}})
 	waitDelivered(t, accepted, sink, 2*time.Minute)
 	// The queue replays straight to the exporter; new spans make the second incarnation count again. They are
 	// sent one request at a time, so the commands it accepted are known exactly.
@@ -205,6 +207,24 @@ func checkStartTimestamps(t *testing.T, path string, killAt time.Time) (killed, 
 	return killed, restarted
 }
 
+// TestGatewayConfigCrashLosesNothingAccepted: the same crash through config/gateway.yaml itself, the
+// config a gateway tier ships with (TLS, bearer-token auth, remote write beside the persistent queues).
+// Every span it answered OK before the SIGKILL reaches the backend after the restart.
+func TestGatewayConfigCrashLosesNothingAccepted(t *testing.T) {
+	pki := testbed.NewPKI(t)
+	var env []string
+	for _, kv := range pki.Env(t) {
+		if !strings.HasPrefix(kv, "OTELCOL_ES_BACKEND=") { // crashScenario's relay is the backend
+			env = append(env, kv)
+		}
+	}
+	accepted, sink, _, _ := crashScenario(t, crashSetup{env: env, dial: pki.DialOptions(),
+		args: []string{"--config", configPath("gateway.yaml")}})
+	waitDelivered(t, accepted, sink, 2*time.Minute)
+	t.Logf("after the restart: all %d accepted spans downstream; %d received in all, %d redelivered",
+		len(accepted), sink.Spans(), sink.Spans()-int64(sink.Distinct()))
+}
+
 // TestCrashWithBatchProcessorLoses shows why gateway-durable.yaml has no batch processor: the same
 // scenario with a `batch` processor loses spans it had answered OK. It is evidence, not a
 // regression test: run it with RELIABILITY_SHOW_LOSS=1.
@@ -219,7 +239,7 @@ service:
     traces:
       processors: [memory_limiter, cqrsside, projectionlag, batch]
 `)
-	accepted, sink, _, _ := crashScenario(t, nil, nil, nil, "--config", configPath("gateway-durable.yaml"), "--config", overlay)
+	accepted, sink, _, _ := crashScenario(t, crashSetup{args: []string{"--config", configPath("gateway-durable.yaml"), "--config", overlay}})
 	// Give the restarted gateway time to deliver whatever survived, then count.
 	var last int
 	for stable := 0; stable < 10; time.Sleep(time.Second) {
@@ -234,15 +254,26 @@ service:
 	assert.NotEmpty(t, lost)
 }
 
+// crashSetup is what crashScenario runs: the gateway's command line and environment, how the load
+// connects (default: plaintext), what the test checks after the first load, and where Prometheus scrapes
+// (both optional).
+type crashSetup struct {
+	firstLoad func(accepted []pcommon.SpanID)
+	promRelay *testbed.Relay
+	env       []string
+	args      []string
+	dial      []grpc.DialOption
+}
+
 // crashScenario runs load into a gateway started with env and args (a persistent queue towards
 // OTELCOL_ES_BACKEND) and stops it with a backlog in the queue (then calls firstLoad, if any, with the spans
 // accepted), starts a second load (service order-service-b), kills the gateway with SIGKILL mid-load and
 // restarts it. promRelay, if any, forwards to the Prometheus exporter of the incarnation that is up. It
 // returns the spans accepted before the kill, the sink behind the downstream collector, the restarted
 // gateway's OTLP/gRPC address and the time of the kill.
-func crashScenario(t *testing.T, firstLoad func(accepted []pcommon.SpanID), promRelay *testbed.Relay, env []string, args ...string) (
-	[]pcommon.SpanID, *testbed.TraceSink, string, time.Time) {
+func crashScenario(t *testing.T, cs crashSetup) ([]pcommon.SpanID, *testbed.TraceSink, string, time.Time) {
 	t.Helper()
+	firstLoad, promRelay, env, args := cs.firstLoad, cs.promRelay, cs.env, cs.args
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	sink := testbed.StartTraceSink(t)
@@ -263,7 +294,7 @@ func crashScenario(t *testing.T, firstLoad func(accepted []pcommon.SpanID), prom
 	var target atomic.Value
 	target.Store(addr)
 
-	s := &sender{}
+	s := &sender{dial: cs.dial}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	wg := s.run(loadCtx, t, func() string { return target.Load().(string) }, 4, 16, false)
 	waitFor := func(what string, cond func() bool) {
@@ -293,7 +324,7 @@ func crashScenario(t *testing.T, firstLoad func(accepted []pcommon.SpanID), prom
 		firstLoad(s.acceptedSpans())
 	}
 	// The kill comes mid-load: requests in flight, spans inside the pipeline.
-	s2 := &sender{service: "order-service-b"}
+	s2 := &sender{service: "order-service-b", dial: cs.dial}
 	loadCtx, stopLoad = context.WithCancel(ctx)
 	wg = s2.run(loadCtx, t, func() string { return target.Load().(string) }, 4, 16, false)
 	n = s2.acceptedBatches.Load()

@@ -24,6 +24,8 @@ import (
 type sender struct {
 	// service, when set, replaces the seed's service.name: load told apart in the CQRS metrics.
 	service string
+	// dial is how it connects (default: plaintext).
+	dial []grpc.DialOption
 
 	mu       sync.Mutex
 	accepted []pcommon.SpanID
@@ -86,7 +88,11 @@ func (s *sender) run(ctx context.Context, t *testing.T, target func() string, wo
 					conn, ok := conns[addr]
 					if !ok {
 						var err error
-						conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+						dial := s.dial
+						if dial == nil {
+							dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+						}
+						conn, err = grpc.NewClient(addr, dial...)
 						// Not require: this is not the test's goroutine.
 						if !assert.NoError(t, err) {
 							return
