@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
@@ -45,6 +46,35 @@ type Outbox interface {
 	// IncrementRetry records a failed attempt to publish an entry, which
 	// stays pending.
 	IncrementRetry(ctx context.Context, id int64, publishErr string) error
+	// MarkFailed gives up on a pending entry after a failed attempt: it
+	// keeps the error and the attempt, and GetPending no longer returns it
+	// (OutboxDeadLetters lists and requeues such entries).
+	MarkFailed(ctx context.Context, id int64, publishErr string) error
+}
+
+// OutboxDeadLetters lists the entries an outbox gave up on and puts them
+// back in line (sqlstore.Outbox is one).
+type OutboxDeadLetters interface {
+	// Failed returns up to limit failed entries, lowest ID first, with their
+	// attempts and last error.
+	Failed(ctx context.Context, limit int) ([]OutboxEntry, error)
+	// Requeue makes failed entries pending again, at their place in the
+	// order (their ID), with no attempt counted; it returns how many it
+	// requeued (ids not failed are skipped).
+	Requeue(ctx context.Context, ids []int64) (int64, error)
+}
+
+// OutboxStats is what an outbox holds.
+type OutboxStats struct {
+	Pending, Failed, Published int64
+	// OldestPending is when the oldest pending entry was written (zero: none
+	// pending).
+	OldestPending time.Time
+}
+
+// OutboxStatter counts an outbox's entries (sqlstore.Outbox is one).
+type OutboxStatter interface {
+	Stats(ctx context.Context) (OutboxStats, error)
 }
 
 // OutboxStore is an EventStore that can write an outbox row per appended
@@ -138,6 +168,28 @@ func (o *OutboxInstrumentation) StartIncrementRetry(ctx context.Context, id int6
 		attribute.String(semconv.AttrError, publishErr))
 }
 
+// StartMarkFailed starts an eventsource.outbox.mark_failed span; the error
+// attribute is cut to 100 characters, like eventsource-py's.
+func (o *OutboxInstrumentation) StartMarkFailed(ctx context.Context, id int64, publishErr string) (context.Context, trace.Span) {
+	if !o.t.TracingEnabled() {
+		return ctx, noopSpan
+	}
+	if len(publishErr) > 100 {
+		publishErr = publishErr[:100]
+	}
+	return o.start(ctx, semconv.SpanOutboxMarkFailed,
+		attribute.String(semconv.AttrOutboxID, strconv.FormatInt(id, 10)),
+		attribute.String(semconv.AttrError, publishErr))
+}
+
+// StartGetStats starts an eventsource.outbox.get_stats span.
+func (o *OutboxInstrumentation) StartGetStats(ctx context.Context) (context.Context, trace.Span) {
+	if !o.t.TracingEnabled() {
+		return ctx, noopSpan
+	}
+	return o.start(ctx, semconv.SpanOutboxGetStats)
+}
+
 // StartCleanup starts an eventsource.outbox.cleanup span.
 func (o *OutboxInstrumentation) StartCleanup(ctx context.Context, olderThanDays int) (context.Context, trace.Span) {
 	if !o.t.TracingEnabled() {
@@ -169,6 +221,22 @@ type OutboxRelayConfig struct {
 	// OnError, if set, is called for every failed publish (a *PublishError)
 	// and every failed outbox read or write.
 	OnError func(error)
+	// MaxAttempts, when > 0, gives up on an entry that failed this many
+	// publishes (MarkFailed): it leaves the line with its error kept, and the
+	// entries behind it go on. 0 (the default) never gives up: an entry that
+	// cannot be published holds every later one back, so nothing is ever
+	// delivered out of order. After a failed batch the relay publishes one
+	// entry at a time until one goes through, so only an entry that fails on
+	// its own is given up. Attempts count every failed publish, whatever the
+	// cause: during a broker outage the entry at the head gives up after
+	// MaxAttempts passes (PollInterval apart), so size it for the outages to
+	// ride out.
+	MaxAttempts int
+	// MeterProvider, when set and the outbox is an OutboxStatter (sqlstore's
+	// is), reports the outbox's state as gauges read at each collection:
+	// eventsource.outbox.pending and eventsource.outbox.failed (entries) and
+	// eventsource.outbox.oldest_pending_age (s), until Stop.
+	MeterProvider metric.MeterProvider
 }
 
 // OutboxRelayStats counts a relay's work.
@@ -179,6 +247,8 @@ type OutboxRelayStats struct {
 	Failed int64
 	// Errors counts failed outbox reads and writes.
 	Errors int64
+	// GaveUp counts entries marked failed after MaxAttempts.
+	GaveUp int64
 }
 
 // OutboxRelay publishes an outbox's pending entries, in order, to an
@@ -196,7 +266,11 @@ type OutboxRelay struct {
 	done   chan struct{}
 	halt   sync.Once
 
-	published, failed, errs atomic.Int64
+	published, failed, errs, gaveUp atomic.Int64
+	// alone: the last batch failed, so entries go one at a time until one is
+	// published (MaxAttempts > 0): only the one that fails is given up.
+	alone  bool
+	gauges metric.Registration // nil: no MeterProvider
 }
 
 // NewOutboxRelay returns a relay; call Start, or RelayOnce yourself. The
@@ -211,7 +285,41 @@ func NewOutboxRelay(cfg OutboxRelayConfig) (*OutboxRelay, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 100 * time.Millisecond
 	}
-	return &OutboxRelay{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}, nil
+	r := &OutboxRelay{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	if st, ok := cfg.Outbox.(OutboxStatter); ok && cfg.MeterProvider != nil {
+		var err error
+		if r.gauges, err = registerOutboxGauges(cfg.MeterProvider, st); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func registerOutboxGauges(mp metric.MeterProvider, st OutboxStatter) (metric.Registration, error) {
+	m := mp.Meter(semconv.ScopeRuntime)
+	pending, err1 := m.Int64ObservableGauge(semconv.MetricOutboxPending,
+		metric.WithDescription("Outbox entries waiting to be published"), metric.WithUnit("{entry}"))
+	failed, err2 := m.Int64ObservableGauge(semconv.MetricOutboxFailed,
+		metric.WithDescription("Outbox entries given up after MaxAttempts, until requeued"), metric.WithUnit("{entry}"))
+	age, err3 := m.Float64ObservableGauge(semconv.MetricOutboxOldestPendingAge,
+		metric.WithDescription("Age of the oldest pending outbox entry (0: none pending)"), metric.WithUnit("s"))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	return m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		s, err := st.Stats(ctx)
+		if err != nil {
+			return err // the SDK reports it; nothing is observed this time
+		}
+		o.ObserveInt64(pending, s.Pending)
+		o.ObserveInt64(failed, s.Failed)
+		var a float64
+		if !s.OldestPending.IsZero() {
+			a = max(time.Since(s.OldestPending).Seconds(), 0)
+		}
+		o.ObserveFloat64(age, a)
+		return nil
+	}, pending, failed, age)
 }
 
 // RelayOnce publishes one batch of pending entries and returns how many it
@@ -219,7 +327,11 @@ func NewOutboxRelay(cfg OutboxRelayConfig) (*OutboxRelay, error) {
 func (r *OutboxRelay) RelayOnce(ctx context.Context) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	entries, err := r.cfg.Outbox.GetPending(ctx, r.cfg.BatchSize)
+	limit := r.cfg.BatchSize
+	if r.alone {
+		limit = 1
+	}
+	entries, err := r.cfg.Outbox.GetPending(ctx, limit)
 	if err != nil {
 		return 0, r.outboxError(err)
 	}
@@ -234,11 +346,19 @@ func (r *OutboxRelay) RelayOnce(ctx context.Context) (int, error) {
 	if err := r.cfg.Publisher.Publish(ctx, events); err != nil {
 		r.failed.Add(1)
 		var errs []error
+		giveUp := r.cfg.MaxAttempts > 0 && len(entries) == 1 && entries[0].Attempts+1 >= r.cfg.MaxAttempts
 		for _, e := range entries {
-			if rerr := r.cfg.Outbox.IncrementRetry(ctx, e.ID, err.Error()); rerr != nil {
+			record := r.cfg.Outbox.IncrementRetry
+			if giveUp {
+				record = r.cfg.Outbox.MarkFailed
+			}
+			if rerr := record(ctx, e.ID, err.Error()); rerr != nil {
 				errs = append(errs, r.outboxError(rerr))
+			} else if giveUp {
+				r.gaveUp.Add(1)
 			}
 		}
+		r.alone = r.cfg.MaxAttempts > 0
 		perr := &PublishError{Events: events, Attempts: entries[0].Attempts + 1, Err: err}
 		if r.cfg.OnError != nil {
 			r.cfg.OnError(perr)
@@ -250,6 +370,7 @@ func (r *OutboxRelay) RelayOnce(ctx context.Context) (int, error) {
 		return 0, r.outboxError(err)
 	}
 	r.published.Add(int64(len(entries)))
+	r.alone = false
 	return len(entries), nil
 }
 
@@ -293,10 +414,15 @@ func (r *OutboxRelay) Start(ctx context.Context) {
 // Stop stops a started relay: it cancels the context of the pass in
 // progress (a publisher that honours it returns; its batch stays pending)
 // and waits for the pass to end. What is still pending stays in the outbox
-// for the next relay: Drain publishes it now. It is safe to call more than
-// once, and without Start.
+// for the next relay: Drain publishes it now. It also stops the gauges
+// (MeterProvider). It is safe to call more than once, and without Start.
 func (r *OutboxRelay) Stop() {
-	r.halt.Do(func() { close(r.stop) })
+	r.halt.Do(func() {
+		close(r.stop)
+		if r.gauges != nil {
+			_ = r.gauges.Unregister()
+		}
+	})
 	r.start.Do(func() { close(r.done) }) // never started: nothing to wait for
 	if r.cancel != nil {                 // set by Start's Do, which happened before ours
 		r.cancel()
@@ -325,5 +451,5 @@ func (r *OutboxRelay) Drain(ctx context.Context) (int, error) {
 
 // Stats returns the relay's counters.
 func (r *OutboxRelay) Stats() OutboxRelayStats {
-	return OutboxRelayStats{Published: r.published.Load(), Failed: r.failed.Load(), Errors: r.errs.Load()}
+	return OutboxRelayStats{Published: r.published.Load(), Failed: r.failed.Load(), Errors: r.errs.Load(), GaveUp: r.gaveUp.Load()}
 }

@@ -11,7 +11,11 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 	"github.com/otelcol-es/otelcol-es/eventsource/storetest"
 )
 
@@ -61,6 +65,16 @@ func (o *memOutbox) MarkPublished(_ context.Context, ids []int64) error {
 		o.published[id] = true
 	}
 	o.marks++
+	return nil
+}
+
+func (o *memOutbox) MarkFailed(_ context.Context, id int64, _ string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.published == nil {
+		o.published = map[int64]bool{}
+	}
+	o.published[id] = true // out of the line: enough for the relay's side
 	return nil
 }
 
@@ -299,5 +313,54 @@ func TestOutboxSpansMatchTheCatalogue(t *testing.T) {
 	}
 	if len(sr.Ended()) != 5 {
 		t.Fatalf("%d spans", len(sr.Ended()))
+	}
+}
+
+// statOutbox is a memOutbox that counts itself as an OutboxStatter does.
+type statOutbox struct {
+	*memOutbox
+	stats eventsource.OutboxStats
+}
+
+func (o statOutbox) Stats(context.Context) (eventsource.OutboxStats, error) { return o.stats, nil }
+
+// With a MeterProvider, the relay reports the outbox's state as gauges read from its Stats, until Stop.
+func TestOutboxRelayGauges(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	ob := statOutbox{memOutbox: &memOutbox{}, stats: eventsource.OutboxStats{Pending: 7, Failed: 2, Published: 40,
+		OldestPending: time.Now().Add(-90 * time.Second)}}
+	r, err := eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: ob, Publisher: &storetest.Recorder{}, MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect := func() map[string]float64 {
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				switch d := m.Data.(type) {
+				case metricdata.Gauge[int64]:
+					got[m.Name] = float64(d.DataPoints[0].Value)
+				case metricdata.Gauge[float64]:
+					got[m.Name] = d.DataPoints[0].Value
+				}
+			}
+		}
+		return got
+	}
+	got := collect()
+	if got[semconv.MetricOutboxPending] != 7 || got[semconv.MetricOutboxFailed] != 2 {
+		t.Fatalf("gauges %v", got)
+	}
+	if a := got[semconv.MetricOutboxOldestPendingAge]; a < 90 || a > 3600 {
+		t.Fatalf("oldest pending age %v s, want about 90", a)
+	}
+	r.Stop()
+	if got := collect(); len(got) != 0 {
+		t.Fatalf("gauges after Stop: %v", got)
 	}
 }

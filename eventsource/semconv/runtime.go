@@ -20,6 +20,14 @@ const (
 	SpanOutboxMarkFailed = "eventsource.outbox.mark_failed"
 	// SpanOutboxCleanup deletes old published outbox entries (eventsource-py's name).
 	SpanOutboxCleanup = "eventsource.outbox.cleanup"
+	// SpanOutboxGetStats counts an outbox's entries by state (eventsource-py's name).
+	SpanOutboxGetStats = "eventsource.outbox.get_stats"
+
+	// The outbox's state as gauges (eventsource-py has none): entries pending and given up, and the
+	// age of the oldest pending one in seconds (0 when none is pending).
+	MetricOutboxPending          = "eventsource.outbox.pending"
+	MetricOutboxFailed           = "eventsource.outbox.failed"
+	MetricOutboxOldestPendingAge = "eventsource.outbox.oldest_pending_age"
 )
 
 // Attribute values written by the runtime.

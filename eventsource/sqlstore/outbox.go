@@ -19,9 +19,14 @@ type Outbox struct {
 	db                                  *sql.DB
 	instr                               *eventsource.OutboxInstrumentation
 	insert, pending, mark, retry, clean string
+	fail, failed, requeue               string
 }
 
-var _ eventsource.Outbox = (*Outbox)(nil)
+var (
+	_ eventsource.Outbox            = (*Outbox)(nil)
+	_ eventsource.OutboxDeadLetters = (*Outbox)(nil)
+	_ eventsource.OutboxStatter     = (*Outbox)(nil)
+)
 
 const outboxColumns = `id, event_id, event_type, aggregate_id, aggregate_type, version, position,
 	timestamp_ns, data, metadata, retry_count, last_error`
@@ -58,6 +63,10 @@ func NewOutbox(ctx context.Context, db *sql.DB, d Dialect, opts ...eventsource.O
 		mark:    bind(d, `UPDATE event_outbox SET status = 'published', published_at_ns = ? WHERE id = ? AND status = 'pending'`),
 		retry:   bind(d, `UPDATE event_outbox SET retry_count = retry_count + 1, last_error = ? WHERE id = ? AND status = 'pending'`),
 		clean:   bind(d, `DELETE FROM event_outbox WHERE status = 'published' AND published_at_ns < ?`),
+		fail: bind(d, `UPDATE event_outbox SET status = 'failed', retry_count = retry_count + 1, last_error = ?
+			WHERE id = ? AND status = 'pending'`),
+		failed:  bind(d, `SELECT `+outboxColumns+` FROM event_outbox WHERE status = 'failed' ORDER BY id LIMIT ?`),
+		requeue: bind(d, `UPDATE event_outbox SET status = 'pending', retry_count = 0 WHERE id = ? AND status = 'failed'`),
 	}, nil
 }
 
@@ -95,7 +104,13 @@ func (o *Outbox) GetPending(ctx context.Context, limit int) (_ []eventsource.Out
 	ctx, span := o.instr.StartGetPending(ctx, limit)
 	var out []eventsource.OutboxEntry
 	defer func() { o.instr.EndGetPending(span, len(out), err) }()
-	rows, err := o.db.QueryContext(ctx, o.pending, limit)
+	out, err = o.entries(ctx, o.pending, limit)
+	return out, err
+}
+
+// entries runs a SELECT of outboxColumns.
+func (o *Outbox) entries(ctx context.Context, query string, limit int) (out []eventsource.OutboxEntry, err error) {
+	rows, err := o.db.QueryContext(ctx, query, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +173,80 @@ func (o *Outbox) IncrementRetry(ctx context.Context, id int64, publishErr string
 	_, err := o.db.ExecContext(ctx, o.retry, publishErr, id)
 	o.instr.End(span, err)
 	return err
+}
+
+// MarkFailed implements eventsource.Outbox: the row's status becomes
+// 'failed' (eventsource-py's), its error and attempt kept.
+func (o *Outbox) MarkFailed(ctx context.Context, id int64, publishErr string) error {
+	ctx, span := o.instr.StartMarkFailed(ctx, id, publishErr)
+	_, err := o.db.ExecContext(ctx, o.fail, publishErr, id)
+	o.instr.End(span, err)
+	return err
+}
+
+// Failed implements eventsource.OutboxDeadLetters.
+func (o *Outbox) Failed(ctx context.Context, limit int) ([]eventsource.OutboxEntry, error) {
+	return o.entries(ctx, o.failed, limit)
+}
+
+// Requeue implements eventsource.OutboxDeadLetters, in one transaction; the
+// last error stays on the row until the next attempt replaces it.
+func (o *Outbox) Requeue(ctx context.Context, ids []int64) (n int64, err error) {
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	for _, id := range ids {
+		res, err := tx.ExecContext(ctx, o.requeue, id)
+		if err != nil {
+			return 0, err
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		n += k
+	}
+	return n, tx.Commit()
+}
+
+// Stats implements eventsource.OutboxStatter: one query, an
+// eventsource.outbox.get_stats span.
+func (o *Outbox) Stats(ctx context.Context) (st eventsource.OutboxStats, err error) {
+	ctx, span := o.instr.StartGetStats(ctx)
+	defer func() { o.instr.End(span, err) }()
+	rows, err := o.db.QueryContext(ctx, `SELECT status, COUNT(*), MIN(created_at_ns) FROM event_outbox GROUP BY status`)
+	if err != nil {
+		return st, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			status string
+			n      int64
+			oldest sql.NullInt64
+		)
+		if err := rows.Scan(&status, &n, &oldest); err != nil {
+			return st, err
+		}
+		switch status {
+		case "pending":
+			st.Pending = n
+			if oldest.Valid {
+				st.OldestPending = nsToTime(oldest.Int64)
+			}
+		case "failed":
+			st.Failed = n
+		case "published":
+			st.Published = n
+		}
+	}
+	return st, rows.Err()
 }
 
 // Cleanup deletes the rows published more than olderThanDays days ago and

@@ -27,6 +27,79 @@ func RunOutbox(t *testing.T, newStore func(t *testing.T) eventsource.OutboxStore
 	t.Run("PublishErrorLeavesRowsPending", func(t *testing.T) { outboxPublishError(t, newStore(t)) })
 	t.Run("RepositorySaveGoesThroughTheOutbox", func(t *testing.T) { outboxRepository(t, newStore(t)) })
 	t.Run("CleanupDeletesOnlyPublishedRows", func(t *testing.T) { outboxCleanup(t, newStore(t)) })
+	t.Run("GivesUpOnAPoisonEntryThenRequeues", func(t *testing.T) { outboxGiveUp(t, newStore(t)) })
+}
+
+// poisoned refuses any batch holding an event of its type; it records what it published.
+type poisoned struct {
+	Recorder
+	typ string
+}
+
+func (p *poisoned) Publish(ctx context.Context, events []eventsource.Event) error {
+	for _, e := range events {
+		if e.Type == p.typ {
+			return fmt.Errorf("cannot serialise %s", e.Type)
+		}
+	}
+	return p.Recorder.Publish(ctx, events)
+}
+
+// outboxGiveUp: one entry no publish accepts sits second of five. With MaxAttempts 3 the relay isolates
+// it, gives it up after three failed publishes (its error kept), and publishes the other four in order;
+// the stats count it; requeued, it is published once the publisher takes it.
+func outboxGiveUp(t *testing.T, s eventsource.OutboxStore) {
+	dl, ok := s.Outbox().(eventsource.OutboxDeadLetters)
+	st, ok2 := s.Outbox().(eventsource.OutboxStatter)
+	if !ok || !ok2 {
+		t.Skip("the outbox lists no dead letters or counts nothing")
+	}
+	ctx := context.Background()
+	c := chk{t}
+	c.evs(s.AppendEvents(ctx, "a", "Order", 0, []eventsource.Event{NewEvent("A"), NewEvent("Poison"), NewEvent("C")}))
+	c.evs(s.AppendEvents(ctx, "b", "Order", 0, []eventsource.Event{NewEvent("D"), NewEvent("E")}))
+	pub := &poisoned{typ: "Poison"}
+	r, err := eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: s.Outbox(), Publisher: pub, BatchSize: 10, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if n, _ := r.RelayOnce(ctx); n == 0 && len(pending(t, s)) == 0 {
+			break
+		}
+	}
+	var types []string
+	for _, e := range pub.Events() {
+		types = append(types, e.Type)
+	}
+	if strings.Join(types, ",") != "A,C,D,E" {
+		t.Fatalf("published %v, want A,C,D,E", types)
+	}
+	failed, err := dl.Failed(ctx, 10)
+	if err != nil || len(failed) != 1 || failed[0].Event.Type != "Poison" || failed[0].Attempts != 3 ||
+		!strings.Contains(failed[0].LastError, "cannot serialise Poison") {
+		t.Fatalf("failed entries %+v, %v", failed, err)
+	}
+	if rs := r.Stats(); rs.GaveUp != 1 || rs.Published != 4 {
+		t.Fatalf("relay stats %+v", rs)
+	}
+	if got, err := st.Stats(ctx); err != nil || got.Pending != 0 || got.Failed != 1 || got.Published != 4 || !got.OldestPending.IsZero() {
+		t.Fatalf("outbox stats %+v, %v", got, err)
+	}
+
+	pub.typ = "" // fixed: the publisher takes it now
+	if n, err := dl.Requeue(ctx, []int64{failed[0].ID, failed[0].ID + 1000}); n != 1 || err != nil {
+		t.Fatalf("requeued %d: %v", n, err)
+	}
+	if got, err := st.Stats(ctx); err != nil || got.Pending != 1 || got.Failed != 0 || got.OldestPending.IsZero() {
+		t.Fatalf("outbox stats after the requeue %+v, %v", got, err)
+	}
+	if n, err := r.RelayOnce(ctx); n != 1 || err != nil {
+		t.Fatalf("relayed %d after the requeue: %v", n, err)
+	}
+	if got := pub.Events(); got[len(got)-1].Type != "Poison" {
+		t.Fatalf("published last %+v", got[len(got)-1])
+	}
 }
 
 // OutboxCleaner is an outbox that can delete old published rows
