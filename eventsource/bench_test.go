@@ -15,18 +15,21 @@ import (
 // save, store append (4 spans when traced), no bus.
 func benchCommand(b *testing.B, opts ...eventsource.Option) {
 	store := eventsource.NewInMemoryEventStore(opts...)
-	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{Store: store, AggregateType: "Order", Factory: newOrder}, opts...)
+	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{Store: store, Factory: newOrder}, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	bus := eventsource.NewCommandBus(opts...)
-	bus.Register("PlaceOrder", func(ctx context.Context, c eventsource.Command) ([]eventsource.Event, error) {
-		o := repo.New(c.(placeOrder).ID)
+	if err := eventsource.Register(bus, func(ctx context.Context, c placeOrder) error {
+		o := repo.New(c.ID)
 		if err := o.Place(1); err != nil {
-			return nil, err
+			return err
 		}
-		return repo.Save(ctx, o)
-	})
+		_, err := repo.Save(ctx, o)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
 	ids := make([]string, b.N)
 	for i := range ids {
 		ids[i] = fmt.Sprint("o", i)

@@ -37,42 +37,57 @@ type AggregateCommand interface {
 	AggregateID() string
 }
 
-// CommandHandler executes a command and returns the events it stored.
-//
-// Deprecated: register typed handlers with Register; they return only an
-// error, and the events come from the repositories that saved them.
-type CommandHandler func(ctx context.Context, cmd Command) ([]Event, error)
-
-type commandRegistration struct {
-	goType reflect.Type // nil for the untyped Register
-	h      CommandHandler
+// handlers maps a command or query type name to its handler: the one
+// registry under both buses. Registration rejects duplicates and keeps the
+// Go types the handler was registered for.
+type handlers[F any] struct {
+	mu  sync.RWMutex
+	reg map[string]registration[F]
 }
+
+type registration[F any] struct {
+	goType, result reflect.Type // result: a query's answer type
+	h              F
+}
+
+// add registers reg under typ, the name of a command or query type.
+func (hs *handlers[F]) add(kind, typ string, reg registration[F]) error {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if prev, taken := hs.reg[typ]; taken {
+		return fmt.Errorf("%w: %s type %q already has a handler (for %v)", ErrRegistration, kind, typ, prev.goType)
+	}
+	if hs.reg == nil {
+		hs.reg = make(map[string]registration[F])
+	}
+	hs.reg[typ] = reg
+	return nil
+}
+
+func (hs *handlers[F]) get(typ string) (registration[F], bool) {
+	hs.mu.RLock()
+	defer hs.mu.RUnlock()
+	r, ok := hs.reg[typ]
+	return r, ok
+}
+
+// commandFunc runs a command and returns the events it stored.
+type commandFunc func(ctx context.Context, cmd Command) ([]Event, error)
 
 // CommandBus dispatches commands to handlers inside command.<Type> spans
 // (tracer cqrs.write).
 type CommandBus struct {
 	t        Tracing
 	metrics  *cqrsMetrics
-	mu       sync.RWMutex
-	handlers map[string]commandRegistration
+	handlers handlers[commandFunc]
 }
 
 // NewCommandBus returns an empty command bus.
 func NewCommandBus(opts ...Option) *CommandBus {
 	o := newOptions(true, opts)
-	b := &CommandBus{handlers: make(map[string]commandRegistration), metrics: newWriteMetrics(o.mp)}
+	b := &CommandBus{metrics: newWriteMetrics(o.mp)}
 	b.t.init(semconv.ScopeWrite, o)
 	return b
-}
-
-// Register sets the handler for a command type, replacing any previous one.
-//
-// Deprecated: use the generic Register function, which takes the type name
-// from the command itself and rejects duplicates.
-func (b *CommandBus) Register(commandType string, h CommandHandler) {
-	b.mu.Lock()
-	b.handlers[commandType] = commandRegistration{h: h}
-	b.mu.Unlock()
 }
 
 // Register makes h the handler of the commands of Go type C, under the name
@@ -95,13 +110,7 @@ func Register[C Command](b *CommandBus, h func(ctx context.Context, cmd C) error
 		err := h(ctx, c)
 		return produced.events, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if prev, taken := b.handlers[typ]; taken {
-		return fmt.Errorf("%w: command type %q already has a handler (%s)", ErrRegistration, typ, registeredFor(prev.goType))
-	}
-	b.handlers[typ] = commandRegistration{goType: goType, h: wrapped}
-	return nil
+	return b.handlers.add("command", typ, registration[commandFunc]{goType: goType, h: wrapped})
 }
 
 // typeName reads a command or query type name from T's zero value.
@@ -119,13 +128,6 @@ func typeName[T any](goType reflect.Type, name func(T) string) (n string, err er
 		return "", fmt.Errorf("%w: %v names an empty type", ErrRegistration, goType)
 	}
 	return n, nil
-}
-
-func registeredFor(t reflect.Type) string {
-	if t == nil {
-		return "an untyped handler"
-	}
-	return "for " + t.String()
 }
 
 // produced collects the events saved during one typed command.
@@ -168,14 +170,12 @@ func (b *CommandBus) Dispatch(ctx context.Context, cmd Command) ([]Event, error)
 			attribute.String(semconv.AttrAggregateID, aggID))
 	}
 	start := time.Now()
-	b.mu.RLock()
-	reg, ok := b.handlers[typ]
-	b.mu.RUnlock()
+	reg, ok := b.handlers.get(typ)
 	var (
 		events []Event
 		err    error
 	)
-	if !ok || reg.h == nil {
+	if !ok {
 		err = fmt.Errorf("%w for command %s", ErrNoHandler, typ)
 	} else {
 		events, err = reg.h(ctx, cmd)
@@ -222,40 +222,22 @@ func (b *CommandBus) record(ctx context.Context, typ string, start time.Time, ev
 // QueryType must return a constant: RegisterQuery calls it on Q's zero value.
 type Query interface{ QueryType() string }
 
-// QueryHandler answers a query. A slice result sets cqrs.query.result_count.
-//
-// Deprecated: register typed handlers with RegisterQuery and call Execute.
-type QueryHandler func(ctx context.Context, q Query) (any, error)
-
-type queryRegistration struct {
-	goType, result reflect.Type // nil for the untyped Register
-	h              QueryHandler
-}
+// queryFunc answers a query.
+type queryFunc func(ctx context.Context, q Query) (any, error)
 
 // QueryBus executes queries inside query.<Type> spans (tracer cqrs.read).
 type QueryBus struct {
 	t        Tracing
 	metrics  *cqrsMetrics
-	mu       sync.RWMutex
-	handlers map[string]queryRegistration
+	handlers handlers[queryFunc]
 }
 
 // NewQueryBus returns an empty query bus.
 func NewQueryBus(opts ...Option) *QueryBus {
 	o := newOptions(true, opts)
-	b := &QueryBus{handlers: make(map[string]queryRegistration), metrics: newReadMetrics(o.mp)}
+	b := &QueryBus{metrics: newReadMetrics(o.mp)}
 	b.t.init(semconv.ScopeRead, o)
 	return b
-}
-
-// Register sets the handler for a query type.
-//
-// Deprecated: use RegisterQuery, which takes the type name from the query
-// itself, rejects duplicates and keeps the result type.
-func (b *QueryBus) Register(queryType string, h QueryHandler) {
-	b.mu.Lock()
-	b.handlers[queryType] = queryRegistration{h: h}
-	b.mu.Unlock()
 }
 
 // RegisterQuery makes h the handler of the queries of Go type Q, under the
@@ -275,13 +257,7 @@ func RegisterQuery[Q Query, R any](b *QueryBus, h func(ctx context.Context, q Q)
 		}
 		return h(ctx, qq)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if prev, taken := b.handlers[typ]; taken {
-		return fmt.Errorf("%w: query type %q already has a handler (%s)", ErrRegistration, typ, registeredFor(prev.goType))
-	}
-	b.handlers[typ] = queryRegistration{goType: goType, result: reflect.TypeFor[R](), h: wrapped}
-	return nil
+	return b.handlers.add("query", typ, registration[queryFunc]{goType: goType, result: reflect.TypeFor[R](), h: wrapped})
 }
 
 // Execute runs the query's handler and returns its result as an R. Asking
@@ -299,15 +275,8 @@ func Execute[R any](ctx context.Context, b *QueryBus, q Query) (R, error) {
 	return res.(R), nil // execute checked the type
 }
 
-// Execute runs the query's handler.
-//
-// Deprecated: use the generic Execute function, which returns the result typed.
-func (b *QueryBus) Execute(ctx context.Context, q Query) (any, error) {
-	return b.execute(ctx, q, nil)
-}
-
-// execute runs q's handler inside its span; want, when set, is the result
-// type the caller expects.
+// execute runs q's handler inside its span; want is the result type the
+// caller expects.
 func (b *QueryBus) execute(ctx context.Context, q Query, want reflect.Type) (any, error) {
 	typ := q.QueryType()
 	ctx, span := b.t.start(ctx, semconv.SpanPrefixQuery+typ, trace.WithSpanKind(trace.SpanKindInternal))
@@ -318,22 +287,20 @@ func (b *QueryBus) execute(ctx context.Context, q Query, want reflect.Type) (any
 			attribute.String(semconv.AttrQueryType, typ))
 	}
 	start := time.Now()
-	b.mu.RLock()
-	reg, ok := b.handlers[typ]
-	b.mu.RUnlock()
+	reg, ok := b.handlers.get(typ)
 	var (
 		res any
 		err error
 	)
 	switch {
-	case !ok || reg.h == nil:
+	case !ok:
 		err = fmt.Errorf("%w for query %s", ErrNoHandler, typ)
-	case want != nil && reg.result != nil && !reg.result.AssignableTo(want):
+	case !reg.result.AssignableTo(want):
 		// Known before running the handler: the registration says what it returns.
 		err = fmt.Errorf("%w: query %s answers with %v, not %v", ErrTypeMismatch, typ, reg.result, want)
 	default:
 		res, err = reg.h(ctx, q)
-		if err == nil && want != nil && res != nil && !reflect.TypeOf(res).AssignableTo(want) {
+		if err == nil && res != nil && !reflect.TypeOf(res).AssignableTo(want) {
 			err = fmt.Errorf("%w: query %s answered with %T, not %v", ErrTypeMismatch, typ, res, want)
 			res = nil
 		}

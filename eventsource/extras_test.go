@@ -40,7 +40,7 @@ func TestTracingMixinAndTraced(t *testing.T) {
 	sr, tp := newRecorder(t)
 	opt := eventsource.WithTracerProvider(tp)
 	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{
-		Store: eventsource.NewInMemoryEventStore(opt), AggregateType: "Order", Factory: newOrder}, opt)
+		Store: eventsource.NewInMemoryEventStore(opt), Factory: newOrder}, opt)
 	require.NoError(t, err)
 	svc := &orderService{repo: repo}
 	svc.InitTracing("order_service", opt)
@@ -95,7 +95,7 @@ func TestSeedMetricsOptIn(t *testing.T) {
 	_, err = a.commands.Dispatch(ctx, placeOrder{ID: "o2", Qty: 0})
 	require.Error(t, err)
 	require.NoError(t, a.bus.Drain(ctx))
-	_, err = a.queries.Execute(ctx, listOrders{})
+	_, err = eventsource.Execute[[]string](ctx, a.queries, listOrders{})
 	require.NoError(t, err)
 
 	var rm metricdata.ResourceMetrics

@@ -34,11 +34,6 @@ type RepositoryConfig[A Aggregate] struct {
 	// done). The aggregate type is the one Root.Init gives: NewRepository
 	// reads it from Factory("").
 	Factory func(id string) A
-	// AggregateType is optional and must equal what Factory's aggregates
-	// report; a mismatch is an error from NewRepository.
-	//
-	// Deprecated: leave it empty; the aggregate type is given once, to Root.Init.
-	AggregateType string
 	// Snapshots is optional; Load starts from the latest snapshot when the
 	// aggregate implements Snapshotter.
 	Snapshots SnapshotStore
@@ -67,10 +62,6 @@ func NewRepository[A Aggregate](cfg RepositoryConfig[A], opts ...Option) (*Repos
 	typ, err := factoryType(cfg.Factory)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.AggregateType != "" && cfg.AggregateType != typ {
-		return nil, fmt.Errorf("eventsource: RepositoryConfig.AggregateType is %q but Factory's aggregates are %q (leave AggregateType empty)",
-			cfg.AggregateType, typ)
 	}
 	r := &Repository[A]{store: cfg.Store, aggregateType: typ, factory: cfg.Factory, snapshots: cfg.Snapshots}
 	if storeOutbox(cfg.Store) != nil && cfg.Publisher != nil {

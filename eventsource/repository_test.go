@@ -18,7 +18,7 @@ func TestRepositoryLoadSaveExistsSnapshot(t *testing.T) {
 	store := eventsource.NewInMemoryEventStore(opt)
 	snaps := eventsource.NewInMemorySnapshotStore(opt)
 	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{
-		Store: store, AggregateType: "Order", Factory: newOrder, Snapshots: snaps}, opt)
+		Store: store, Factory: newOrder, Snapshots: snaps}, opt)
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -71,7 +71,7 @@ func TestRepositoryLoadSaveExistsSnapshot(t *testing.T) {
 
 func TestRepositoryConcurrentSavesConflict(t *testing.T) {
 	store := eventsource.NewInMemoryEventStore()
-	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{Store: store, AggregateType: "Order", Factory: newOrder})
+	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{Store: store, Factory: newOrder})
 	require.NoError(t, err)
 	ctx := context.Background()
 	o := repo.New("o1")

@@ -39,7 +39,7 @@ func newApp(t *testing.T, opts ...eventsource.Option) *app {
 	t.Cleanup(a.bus.Close)
 	var err error
 	a.repo, err = eventsource.NewRepository(eventsource.RepositoryConfig[*order]{
-		Store: a.store, AggregateType: "Order", Factory: newOrder,
+		Store: a.store, Factory: newOrder,
 		Snapshots: eventsource.NewInMemorySnapshotStore(opts...), Publisher: a.bus,
 	}, opts...)
 	require.NoError(t, err)
@@ -54,24 +54,24 @@ func newApp(t *testing.T, opts ...eventsource.Option) *app {
 	a.bus.Subscribe(a.runner)
 
 	a.commands = eventsource.NewCommandBus(opts...)
-	a.commands.Register("PlaceOrder", func(ctx context.Context, c eventsource.Command) ([]eventsource.Event, error) {
-		cmd := c.(placeOrder)
+	require.NoError(t, eventsource.Register(a.commands, func(ctx context.Context, cmd placeOrder) error {
 		if cmd.Qty <= 0 {
-			return nil, errors.New("quantity must be positive")
+			return errors.New("quantity must be positive")
 		}
 		o := a.repo.New(cmd.ID)
 		if err := o.Place(cmd.Qty); err != nil {
-			return nil, err
+			return err
 		}
-		return a.repo.Save(ctx, o)
-	})
+		_, err := a.repo.Save(ctx, o)
+		return err
+	}))
 	a.queries = eventsource.NewQueryBus(opts...)
-	a.queries.Register("GetOrder", func(_ context.Context, q eventsource.Query) (any, error) {
+	require.NoError(t, eventsource.RegisterQuery(a.queries, func(_ context.Context, q getOrder) (string, error) {
 		a.proj.mu.Lock()
 		defer a.proj.mu.Unlock()
-		return a.proj.byID[q.(getOrder).ID], nil
-	})
-	a.queries.Register("ListOrders", func(context.Context, eventsource.Query) (any, error) {
+		return a.proj.byID[q.ID], nil
+	}))
+	require.NoError(t, eventsource.RegisterQuery(a.queries, func(context.Context, listOrders) ([]string, error) {
 		a.proj.mu.Lock()
 		defer a.proj.mu.Unlock()
 		out := []string{}
@@ -79,7 +79,7 @@ func newApp(t *testing.T, opts ...eventsource.Option) *app {
 			out = append(out, id)
 		}
 		return out, nil
-	})
+	}))
 	return a
 }
 
@@ -247,12 +247,12 @@ func TestSpanShapeQueries(t *testing.T) {
 	require.NoError(t, a.bus.Drain(ctx))
 	sr.Reset()
 
-	res, err := a.queries.Execute(ctx, listOrders{})
+	res, err := eventsource.Execute[[]string](ctx, a.queries, listOrders{})
 	require.NoError(t, err)
 	assert.Len(t, res, 3)
-	_, err = a.queries.Execute(ctx, getOrder{ID: "o1"})
+	_, err = eventsource.Execute[string](ctx, a.queries, getOrder{ID: "o1"})
 	require.NoError(t, err)
-	_, err = a.queries.Execute(ctx, unknownQuery{})
+	_, err = eventsource.Execute[any](ctx, a.queries, unknownQuery{})
 	require.Error(t, err)
 
 	spans := sr.Ended()
@@ -367,7 +367,7 @@ func TestTracingSwitchedOffPerComponent(t *testing.T) {
 	sr, tp := newRecorder(t)
 	on := eventsource.WithTracerProvider(tp)
 	store := eventsource.NewInMemoryEventStore(on, eventsource.WithTracing(false))
-	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{Store: store, AggregateType: "Order", Factory: newOrder}, on)
+	repo, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{Store: store, Factory: newOrder}, on)
 	require.NoError(t, err)
 	o := repo.New("o1")
 	require.NoError(t, o.Place(1))

@@ -125,10 +125,12 @@ type handlers struct {
 	summary   *orderSummary
 }
 
-func (h *handlers) placeOrder(ctx context.Context, c eventsource.Command) ([]eventsource.Event, error) {
-	cmd := c.(placeOrder)
+// The command handlers return only an error: the events a command produced are those its repositories
+// saved (Dispatch returns them, and they go on the command span).
+
+func (h *handlers) placeOrder(ctx context.Context, cmd placeOrder) error {
 	if cmd.Fail {
-		return nil, errPaymentDeclined
+		return errPaymentDeclined
 	}
 	inv, err := h.inventory.Load(ctx, cmd.SKU)
 	if errors.Is(err, eventsource.ErrAggregateNotFound) {
@@ -136,66 +138,63 @@ func (h *handlers) placeOrder(ctx context.Context, c eventsource.Command) ([]eve
 		err = inv.Raise(evStockAdded, stockChange{Qty: initialStock})
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if inv.Available < cmd.Qty {
-		return nil, fmt.Errorf("sku %s: %d available, %d wanted", cmd.SKU, inv.Available, cmd.Qty)
+		return fmt.Errorf("sku %s: %d available, %d wanted", cmd.SKU, inv.Available, cmd.Qty)
 	}
 	if err := inv.Raise(evStockReserved, stockChange{OrderID: cmd.OrderID, Qty: cmd.Qty}); err != nil {
-		return nil, err
+		return err
 	}
 	o := h.orders.New(cmd.OrderID)
 	if err := o.Raise(evOrderPlaced, orderPlaced{SKU: cmd.SKU, Qty: cmd.Qty}); err != nil {
-		return nil, err
+		return err
 	}
-	invEvents, err := h.inventory.Save(ctx, inv)
-	if err != nil {
-		return nil, err
+	if _, err := h.inventory.Save(ctx, inv); err != nil {
+		return err
 	}
-	orderEvents, err := h.orders.Save(ctx, o)
-	return append(invEvents, orderEvents...), err
+	_, err = h.orders.Save(ctx, o)
+	return err
 }
 
-func (h *handlers) cancelOrder(ctx context.Context, c eventsource.Command) ([]eventsource.Event, error) {
-	cmd := c.(cancelOrder)
+func (h *handlers) cancelOrder(ctx context.Context, cmd cancelOrder) error {
 	if cmd.Fail {
-		return nil, errors.New("cancellation window closed")
+		return errors.New("cancellation window closed")
 	}
 	o, err := h.orders.Load(ctx, cmd.OrderID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if o.Status != "placed" {
-		return nil, fmt.Errorf("order %s is %s", cmd.OrderID, o.Status)
+		return fmt.Errorf("order %s is %s", cmd.OrderID, o.Status)
 	}
 	inv, err := h.inventory.Load(ctx, o.SKU)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := o.Raise(evOrderCancelled, struct{}{}); err != nil {
-		return nil, err
+		return err
 	}
 	if err := inv.Raise(evStockReleased, stockChange{OrderID: o.AggregateID(), Qty: o.Qty}); err != nil {
-		return nil, err
+		return err
 	}
-	orderEvents, err := h.orders.Save(ctx, o)
-	if err != nil {
-		return nil, err
+	if _, err := h.orders.Save(ctx, o); err != nil {
+		return err
 	}
-	invEvents, err := h.inventory.Save(ctx, inv)
-	return append(orderEvents, invEvents...), err
+	_, err = h.inventory.Save(ctx, inv)
+	return err
 }
 
-func (h *handlers) getOrder(_ context.Context, q eventsource.Query) (any, error) {
-	s, ok := h.summary.get(q.(getOrder).OrderID)
+func (h *handlers) getOrder(_ context.Context, q getOrder) (orderView, error) {
+	s, ok := h.summary.get(q.OrderID)
 	if !ok {
-		return nil, errOrderNotFound
+		return orderView{}, errOrderNotFound
 	}
 	return s, nil
 }
 
-func (h *handlers) listOrders(_ context.Context, q eventsource.Query) (any, error) {
-	return h.summary.list(q.(listOrders).Limit), nil
+func (h *handlers) listOrders(_ context.Context, q listOrders) ([]orderView, error) {
+	return h.summary.list(q.Limit), nil
 }
 
 // slowness makes a projection take delay ± jitter per event, and fail an

@@ -359,12 +359,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		slow: &slowness{delay: cfg.inventoryDelay, jitter: cfg.inventoryJitter, failRatio: cfg.projErrorRatio, rnd: rand.New(rand.NewPCG(cfg.seed+2, 2))}}
 	handles = []eventsource.EventFilter{summary, levels}
 	orders, err := eventsource.NewRepository(eventsource.RepositoryConfig[*order]{
-		Store: st.write, AggregateType: "Order", Factory: newOrder, Snapshots: st.snapshots, Publisher: publisher}, opt)
+		Store: st.write, Factory: newOrder, Snapshots: st.snapshots, Publisher: publisher}, opt)
 	if err != nil {
 		return err
 	}
 	inv, err := eventsource.NewRepository(eventsource.RepositoryConfig[*inventory]{
-		Store: st.write, AggregateType: "Inventory", Factory: newInventory, Publisher: publisher}, opt)
+		Store: st.write, Factory: newInventory, Publisher: publisher}, opt)
 	if err != nil {
 		return err
 	}
@@ -392,11 +392,15 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	h := &handlers{orders: orders, inventory: inv, summary: summary}
 	commands := eventsource.NewCommandBus(opt, metricOpt)
-	commands.Register("PlaceOrder", h.placeOrder)
-	commands.Register("CancelOrder", h.cancelOrder)
 	queries := eventsource.NewQueryBus(opt, metricOpt)
-	queries.Register("GetOrder", h.getOrder)
-	queries.Register("ListOrders", h.listOrders)
+	if err := errors.Join(
+		eventsource.Register(commands, h.placeOrder),
+		eventsource.Register(commands, h.cancelOrder),
+		eventsource.RegisterQuery(queries, h.getOrder),
+		eventsource.RegisterQuery(queries, h.listOrders),
+	); err != nil {
+		return err
+	}
 
 	log.InfoContext(ctx, "esdemo starting", "endpoint", cfg.endpoint, "bus", cfg.bus, "store", cfg.store, "rate", cfg.rate, "duration", cfg.duration)
 	// -commands bounds the load by count instead of time, so a test's workload does not depend on the clock.
@@ -495,8 +499,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 						q = getOrder{OrderID: "order-missing"}
 					}
 				}
-				res, err := queries.Execute(context.WithoutCancel(loadCtx), q)
-				rec.query(q.QueryType(), res, err)
+				rec.query(q.QueryType(), execute(context.WithoutCancel(loadCtx), queries, q))
 			}
 		})
 	}

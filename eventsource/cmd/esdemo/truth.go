@@ -221,16 +221,34 @@ func (r *recorder) command(typ string, events []eventsource.Event, err error) {
 	}
 }
 
-func (r *recorder) query(typ string, res any, err error) {
+// queryResult is what the recorder needs of a query's answer: its error and, for a list, its length.
+type queryResult struct {
+	listed int // -1: not a list
+	err    error
+}
+
+// execute runs the demo's query through the typed API.
+func execute(ctx context.Context, queries *eventsource.QueryBus, q eventsource.Query) queryResult {
+	switch q := q.(type) {
+	case listOrders:
+		list, err := eventsource.Execute[[]orderView](ctx, queries, q)
+		return queryResult{listed: len(list), err: err}
+	default:
+		_, err := eventsource.Execute[orderView](ctx, queries, q)
+		return queryResult{listed: -1, err: err}
+	}
+}
+
+func (r *recorder) query(typ string, res queryResult) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	inc(r.gt.Queries, typ, status(err))
+	inc(r.gt.Queries, typ, status(res.err))
 	r.gt.QueriesTotal++
-	if list, ok := res.([]orderView); ok && err == nil {
+	if res.listed >= 0 && res.err == nil {
 		if r.gt.QueryResults[typ] == nil {
 			r.gt.QueryResults[typ] = &stats{}
 		}
-		r.gt.QueryResults[typ].add(float64(len(list)))
+		r.gt.QueryResults[typ].add(float64(res.listed))
 	}
 }
 
