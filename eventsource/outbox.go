@@ -154,32 +154,28 @@ func (o *OutboxInstrumentation) StartMarkPublished(ctx context.Context, id int64
 	return o.start(ctx, semconv.SpanOutboxMarkPublished, attribute.String(semconv.AttrOutboxID, strconv.FormatInt(id, 10)))
 }
 
-// StartIncrementRetry starts an eventsource.outbox.increment_retry span;
-// the error attribute is cut to 100 characters, like eventsource-py's.
+// StartIncrementRetry starts an eventsource.outbox.increment_retry span.
 func (o *OutboxInstrumentation) StartIncrementRetry(ctx context.Context, id int64, publishErr string) (context.Context, trace.Span) {
+	return o.startFailure(ctx, semconv.SpanOutboxIncrementRetry, id, publishErr)
+}
+
+// startFailure starts the span of a failed publish of an entry; the error
+// attribute is cut to 100 characters, like eventsource-py's.
+func (o *OutboxInstrumentation) startFailure(ctx context.Context, name string, id int64, publishErr string) (context.Context, trace.Span) {
 	if !o.t.TracingEnabled() {
 		return ctx, noopSpan
 	}
 	if len(publishErr) > 100 {
 		publishErr = publishErr[:100]
 	}
-	return o.start(ctx, semconv.SpanOutboxIncrementRetry,
+	return o.start(ctx, name,
 		attribute.String(semconv.AttrOutboxID, strconv.FormatInt(id, 10)),
 		attribute.String(semconv.AttrError, publishErr))
 }
 
-// StartMarkFailed starts an eventsource.outbox.mark_failed span; the error
-// attribute is cut to 100 characters, like eventsource-py's.
+// StartMarkFailed starts an eventsource.outbox.mark_failed span.
 func (o *OutboxInstrumentation) StartMarkFailed(ctx context.Context, id int64, publishErr string) (context.Context, trace.Span) {
-	if !o.t.TracingEnabled() {
-		return ctx, noopSpan
-	}
-	if len(publishErr) > 100 {
-		publishErr = publishErr[:100]
-	}
-	return o.start(ctx, semconv.SpanOutboxMarkFailed,
-		attribute.String(semconv.AttrOutboxID, strconv.FormatInt(id, 10)),
-		attribute.String(semconv.AttrError, publishErr))
+	return o.startFailure(ctx, semconv.SpanOutboxMarkFailed, id, publishErr)
 }
 
 // StartGetStats starts an eventsource.outbox.get_stats span.

@@ -17,7 +17,6 @@ package pgstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -72,7 +71,7 @@ type Store struct {
 	dlq             eventsource.DeadLetterQueue
 	snapshots       eventsource.SnapshotStore
 	outbox          *sqlstore.Outbox // nil without Config.Outbox
-	sqlstore.Events                  // GetEvents, ReadAll, HeadPosition
+	sqlstore.Events                  // GetEvents, ReadAll, HeadPosition, the append
 }
 
 var (
@@ -131,13 +130,14 @@ func New(ctx context.Context, db *sql.DB, cfg Config, opts ...eventsource.Option
 		dlq:       eventsource.TraceDeadLetters(dlq, semconv.DBSystemPostgreSQL, opts...),
 		snapshots: eventsource.TraceSnapshots(snaps, semconv.DBSystemPostgreSQL, opts...),
 	}
-	s.Events = sqlstore.Events{DB: db, Dialect: sqlstore.PostgreSQL, Instr: s.instr}
 	s.instr.SetDBName(dbName)
 	if cfg.Outbox {
 		if s.outbox, err = sqlstore.NewOutbox(ctx, db, d, opts...); err != nil {
 			return nil, err
 		}
 	}
+	s.Events = sqlstore.Events{DB: db, Dialect: d, Instr: s.instr, Outbox: s.outbox,
+		Lock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", appendLock)}
 	return s, nil
 }
 
@@ -200,70 +200,12 @@ func (s *Store) Close() error {
 // constraint backs the check up against writers that do not take the lock.
 func (s *Store) AppendEvents(ctx context.Context, aggregateID, aggregateType string, expectedVersion int64, events []eventsource.Event) ([]eventsource.Event, error) {
 	ctx, span := s.instr.StartAppend(ctx, aggregateID, aggregateType, expectedVersion, len(events))
-	stored, err := s.append(ctx, aggregateID, aggregateType, expectedVersion, events)
+	stored, err := s.Append(ctx, aggregateID, aggregateType, expectedVersion, events)
 	if err != nil {
 		err = s.conflict(ctx, aggregateID, expectedVersion, err)
 	}
 	s.instr.EndAppend(span, stored, err)
 	return stored, err
-}
-
-func (s *Store) append(ctx context.Context, aggregateID, aggregateType string, expectedVersion int64, events []eventsource.Event) (_ []eventsource.Event, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, appendLock); err != nil {
-		return nil, err
-	}
-	var current int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = $1`, aggregateID).Scan(&current); err != nil {
-		return nil, err
-	}
-	prepared, err := eventsource.PrepareAppend(ctx, aggregateID, aggregateType, expectedVersion, current, events)
-	if err != nil {
-		return nil, err
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
-		(event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING position`)
-	if err != nil {
-		return nil, err
-	}
-	defer stmt.Close()
-	for i := range prepared {
-		e := &prepared[i]
-		var meta sql.NullString
-		if len(e.Metadata) > 0 {
-			b, err := json.Marshal(e.Metadata)
-			if err != nil {
-				return nil, err
-			}
-			meta = sql.NullString{String: string(b), Valid: true}
-		}
-		var data []byte
-		if len(e.Data) > 0 {
-			data = []byte(e.Data)
-		}
-		if err := stmt.QueryRowContext(ctx, e.ID, e.Type, e.AggregateID, e.AggregateType, e.Version,
-			e.Timestamp.UnixNano(), data, meta).Scan(&e.Position); err != nil {
-			return nil, err
-		}
-	}
-	if s.outbox != nil {
-		if err := s.outbox.AddTx(ctx, tx, prepared); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	return prepared, nil
 }
 
 // conflict turns a violation of the stream's unique version into a

@@ -11,7 +11,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -58,7 +57,7 @@ type Store struct {
 	dlq             eventsource.DeadLetterQueue
 	snapshots       eventsource.SnapshotStore
 	outbox          *sqlstore.Outbox // nil without Config.Outbox
-	sqlstore.Events                  // GetEvents, ReadAll, HeadPosition
+	sqlstore.Events                  // GetEvents, ReadAll, HeadPosition, the append
 }
 
 var (
@@ -117,12 +116,13 @@ func newStore(db *sql.DB, cfg Config, opts []eventsource.Option) (*Store, error)
 		dlq:       eventsource.TraceDeadLetters(dlq, semconv.DBSystemSQLite, opts...),
 		snapshots: eventsource.TraceSnapshots(snaps, semconv.DBSystemSQLite, opts...),
 	}
-	s.Events = sqlstore.Events{DB: db, Dialect: sqlstore.SQLite, Instr: s.instr}
 	if cfg.Outbox {
 		if s.outbox, err = sqlstore.NewOutbox(ctx, db, sqlstore.SQLite, opts...); err != nil {
 			return nil, err
 		}
 	}
+	// One connection (OpenConfig) serialises appends: no lock needed.
+	s.Events = sqlstore.Events{DB: db, Dialect: sqlstore.SQLite, Instr: s.instr, Outbox: s.outbox}
 	return s, nil
 }
 
@@ -152,66 +152,9 @@ func (s *Store) Close() error { return s.db.Close() }
 // AppendEvents implements eventsource.EventStore.
 func (s *Store) AppendEvents(ctx context.Context, aggregateID, aggregateType string, expectedVersion int64, events []eventsource.Event) ([]eventsource.Event, error) {
 	ctx, span := s.instr.StartAppend(ctx, aggregateID, aggregateType, expectedVersion, len(events))
-	stored, err := s.append(ctx, aggregateID, aggregateType, expectedVersion, events)
+	stored, err := s.Append(ctx, aggregateID, aggregateType, expectedVersion, events)
 	s.instr.EndAppend(span, stored, err)
 	return stored, err
-}
-
-func (s *Store) append(ctx context.Context, aggregateID, aggregateType string, expectedVersion int64, events []eventsource.Event) (_ []eventsource.Event, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	var current int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?`, aggregateID).Scan(&current); err != nil {
-		return nil, err
-	}
-	prepared, err := eventsource.PrepareAppend(ctx, aggregateID, aggregateType, expectedVersion, current, events)
-	if err != nil {
-		return nil, err
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
-		(event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	defer stmt.Close()
-	for i := range prepared {
-		e := &prepared[i]
-		var meta []byte
-		if len(e.Metadata) > 0 {
-			if meta, err = json.Marshal(e.Metadata); err != nil {
-				return nil, err
-			}
-		}
-		res, err := stmt.ExecContext(ctx, e.ID, e.Type, e.AggregateID, e.AggregateType, e.Version,
-			e.Timestamp.UnixNano(), []byte(e.Data), nullString(meta))
-		if err != nil {
-			return nil, err
-		}
-		if e.Position, err = res.LastInsertId(); err != nil {
-			return nil, err
-		}
-	}
-	if s.outbox != nil {
-		if err := s.outbox.AddTx(ctx, tx, prepared); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	return prepared, nil
-}
-
-func nullString(b []byte) sql.NullString {
-	return sql.NullString{String: string(b), Valid: b != nil}
 }
 
 // GetCheckpoint implements eventsource.CheckpointStore.

@@ -10,15 +10,84 @@ import (
 	"github.com/otelcol-es/otelcol-es/eventsource"
 )
 
-// Events is the read side of an event store whose events table has the
-// columns both SQL stores create (position, event_id, event_type,
-// aggregate_id, aggregate_type, version, timestamp_ns, data, metadata):
-// GetEvents, ReadAll and HeadPosition, traced by Instr. sqlitestore and
-// pgstore embed it; each writes its own appends.
+// Events is an event store on an events table with the columns both SQL
+// stores create (position, event_id, event_type, aggregate_id,
+// aggregate_type, version, timestamp_ns, data, metadata): GetEvents, ReadAll
+// and HeadPosition, traced by Instr, and the append transaction (Append).
+// sqlitestore and pgstore embed it.
 type Events struct {
 	DB      *sql.DB
 	Dialect Dialect
 	Instr   *eventsource.StoreInstrumentation
+	// Outbox, when set, gets one row per appended event in the append's
+	// transaction.
+	Outbox *Outbox
+	// Lock, when set, is run first in every append transaction: PostgreSQL
+	// serialises appends with an advisory lock so positions commit in order
+	// (pgstore); SQLite's single writer needs none.
+	Lock string
+}
+
+// Append appends events to an aggregate's stream in one transaction: the
+// lock, the stream's version checked against expectedVersion
+// (eventsource.PrepareAppend), one row per event with its position read
+// back, and the outbox rows. It returns the events as stored; it does not
+// trace (the store's AppendEvents does).
+func (s Events) Append(ctx context.Context, aggregateID, aggregateType string, expectedVersion int64, events []eventsource.Event) (_ []eventsource.Event, err error) {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if s.Lock != "" {
+		if _, err := tx.ExecContext(ctx, s.Lock); err != nil {
+			return nil, err
+		}
+	}
+	var current int64
+	if err := tx.QueryRowContext(ctx, bind(s.Dialect, `SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?`),
+		aggregateID).Scan(&current); err != nil {
+		return nil, err
+	}
+	prepared, err := eventsource.PrepareAppend(ctx, aggregateID, aggregateType, expectedVersion, current, events)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := tx.PrepareContext(ctx, bind(s.Dialect, `INSERT INTO events
+		(event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`))
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	for i := range prepared {
+		e := &prepared[i]
+		meta, err := encodeMetadata(e.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		var data []byte
+		if len(e.Data) > 0 {
+			data = []byte(e.Data)
+		}
+		if err := stmt.QueryRowContext(ctx, e.ID, e.Type, e.AggregateID, e.AggregateType, e.Version,
+			e.Timestamp.UnixNano(), data, meta).Scan(&e.Position); err != nil {
+			return nil, err
+		}
+	}
+	if s.Outbox != nil {
+		if err := s.Outbox.AddTx(ctx, tx, prepared); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return prepared, nil
 }
 
 const selectEvents = `SELECT position, event_id, event_type, aggregate_id, aggregate_type, version, timestamp_ns, data, metadata FROM events `

@@ -79,20 +79,22 @@ func (tx *Tx) Resolve(t *Target) Resolution {
 	if t.HasEvent {
 		event = EventHash(t.EventKey)
 	}
-	try := func(k Key) bool {
+	// try walks from one candidate: found, or where the walk stopped at a span not arrived.
+	try := func(k Key) (found bool, missingAt Key, missing bool) {
 		r.Candidates++
 		f, at, st := tx.walk(k, event)
 		switch st {
 		case walkFound:
 			tx.found(&r, at, f, t.Trace)
-			return true
+			return true, at, false
 		case walkMissing:
 			miss(at)
+			return false, at, true
 		}
-		return false
+		return false, at, false
 	}
 	for _, l := range t.Links[:t.NLinks] {
-		if try(l) {
+		if found, _, _ := try(l); found {
 			return r
 		}
 	}
@@ -107,14 +109,11 @@ func (tx *Tx) Resolve(t *Target) Resolution {
 	}
 	var zeroSpan [8]byte
 	if t.Parent != zeroSpan && t.Trace != [16]byte{} {
-		r.Candidates++
-		f, at, st := tx.walk(NewKey(t.Trace, t.Parent), event)
-		switch st {
-		case walkFound:
-			tx.found(&r, at, f, t.Trace)
+		found, at, missing := try(NewKey(t.Trace, t.Parent))
+		if found {
 			return r
-		case walkMissing:
-			miss(at)
+		}
+		if missing {
 			r.chainAt = at.SpanID()
 		}
 	}
