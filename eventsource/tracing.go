@@ -35,14 +35,23 @@ type globalTracer struct {
 // defaultGlobal is the OpenTelemetry API's placeholder provider, returned by
 // otel.GetTracerProvider until the application installs one. Spans started
 // through it are no-ops that still allocate; the runtime skips them instead,
-// which is what makes "no provider" nearly free.
+// which is what makes "no provider" nearly free. It is told apart by what it
+// does, not by its (private) type: its spans record nothing and carry no
+// trace id. The probe is never ended, so a real provider installed before
+// this package's init exports nothing of it.
 var defaultGlobal = func() trace.TracerProvider {
-	tp := otel.GetTracerProvider()
-	if fmt.Sprintf("%T", tp) == "*global.tracerProvider" {
+	if tp := otel.GetTracerProvider(); startsNoSpans(tp) {
 		return tp
 	}
-	return nil
+	return nil // a provider was installed already
 }()
+
+// startsNoSpans reports whether tp's spans record nothing and carry no trace
+// id, as the placeholder's and a no-op provider's do.
+func startsNoSpans(tp trace.TracerProvider) bool {
+	_, probe := tp.Tracer(semconv.ScopeRuntime).Start(context.Background(), "eventsource.probe")
+	return !probe.IsRecording() && !probe.SpanContext().IsValid()
+}
 
 // InitTracing sets the tracer scope name. Options select the provider and
 // whether tracing is enabled (default on).
