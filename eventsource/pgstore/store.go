@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -55,6 +56,12 @@ type Config struct {
 	// a Repository on it publishes nothing itself, and an
 	// eventsource.OutboxRelay on Store.Outbox publishes the rows.
 	Outbox bool
+	// OutboxLease, when > 0, lets several relays publish from the outbox at
+	// once, each row by one of them: a relay claims the rows it reads for
+	// this long (FOR UPDATE SKIP LOCKED; sqlstore.Outbox.ShareWithRelays says
+	// what it costs in order). 0: one relay at a time, every row in append
+	// order.
+	OutboxLease time.Duration
 }
 
 // Store is an eventsource.EventStore and eventsource.CheckpointStore on a
@@ -134,6 +141,11 @@ func New(ctx context.Context, db *sql.DB, cfg Config, opts ...eventsource.Option
 	if cfg.Outbox {
 		if s.outbox, err = sqlstore.NewOutbox(ctx, db, d, opts...); err != nil {
 			return nil, err
+		}
+		if cfg.OutboxLease > 0 {
+			if err := s.outbox.ShareWithRelays(cfg.OutboxLease); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.Events = sqlstore.Events{DB: db, Dialect: d, Instr: s.instr, Outbox: s.outbox,

@@ -51,6 +51,9 @@ type Dialect interface {
 	Type(k Kind) string
 	// OnConflict is the clause appended to an INSERT to make it u.
 	OnConflict(u Upsert) string
+	// SkipLocked reports whether SELECT ... FOR UPDATE SKIP LOCKED works
+	// (Outbox.ShareWithRelays).
+	SkipLocked() bool
 }
 
 // SQLite is the dialect of SQLite 3.35 or later (upsert on partial indexes,
@@ -75,6 +78,7 @@ func (sqlite) Type(k Kind) string {
 }
 
 func (sqlite) OnConflict(u Upsert) string { return onConflict(u) }
+func (sqlite) SkipLocked() bool           { return false }
 
 // PostgreSQL is the dialect of PostgreSQL 10 or later (identity columns).
 // Open the *sql.DB with a PostgreSQL driver that takes $n parameters, e.g.
@@ -99,6 +103,7 @@ func (postgresql) Type(k Kind) string {
 }
 
 func (postgresql) OnConflict(u Upsert) string { return onConflict(u) }
+func (postgresql) SkipLocked() bool           { return true }
 
 // onConflict renders the ON CONFLICT clause SQLite and PostgreSQL share.
 func onConflict(u Upsert) string {

@@ -1,8 +1,11 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/otelcol-es/otelcol-es/eventsource"
@@ -20,6 +23,8 @@ type Outbox struct {
 	instr                               *eventsource.OutboxInstrumentation
 	insert, pending, mark, retry, clean string
 	fail, failed, requeue               string
+	claim                               string        // "": no claims (the dialect cannot skip locked rows)
+	lease                               time.Duration // > 0: GetPending claims rows (ShareWithRelays)
 }
 
 var (
@@ -54,6 +59,16 @@ func NewOutbox(ctx context.Context, db *sql.DB, d Dialect, opts ...eventsource.O
 	if err != nil {
 		return nil, err
 	}
+	var claim string
+	if d.SkipLocked() {
+		// Added, not created: outbox tables made before claims existed get the column too.
+		if _, err := db.ExecContext(ctx, schema(d, `ALTER TABLE event_outbox ADD COLUMN IF NOT EXISTS claimed_until_ns {int64}`)); err != nil {
+			return nil, err
+		}
+		claim = bind(d, `UPDATE event_outbox SET claimed_until_ns = ? WHERE id IN (
+			SELECT id FROM event_outbox WHERE status = 'pending' AND (claimed_until_ns IS NULL OR claimed_until_ns < ?)
+			ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING `+outboxColumns)
+	}
 	return &Outbox{
 		db:    db,
 		instr: eventsource.NewOutboxInstrumentation(d.System(), opts...),
@@ -61,13 +76,43 @@ func NewOutbox(ctx context.Context, db *sql.DB, d Dialect, opts ...eventsource.O
 			timestamp_ns, data, metadata, created_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		pending: bind(d, `SELECT `+outboxColumns+` FROM event_outbox WHERE status = 'pending' ORDER BY id LIMIT ?`),
 		mark:    bind(d, `UPDATE event_outbox SET status = 'published', published_at_ns = ? WHERE id = ? AND status = 'pending'`),
-		retry:   bind(d, `UPDATE event_outbox SET retry_count = retry_count + 1, last_error = ? WHERE id = ? AND status = 'pending'`),
+		retry:   bind(d, `UPDATE event_outbox SET retry_count = retry_count + 1, last_error = ?`+release(d)+` WHERE id = ? AND status = 'pending'`),
 		clean:   bind(d, `DELETE FROM event_outbox WHERE status = 'published' AND published_at_ns < ?`),
 		fail: bind(d, `UPDATE event_outbox SET status = 'failed', retry_count = retry_count + 1, last_error = ?
 			WHERE id = ? AND status = 'pending'`),
 		failed:  bind(d, `SELECT `+outboxColumns+` FROM event_outbox WHERE status = 'failed' ORDER BY id LIMIT ?`),
-		requeue: bind(d, `UPDATE event_outbox SET status = 'pending', retry_count = 0 WHERE id = ? AND status = 'failed'`),
+		requeue: bind(d, `UPDATE event_outbox SET status = 'pending', retry_count = 0`+release(d)+` WHERE id = ? AND status = 'failed'`),
+		claim:   claim,
 	}, nil
+}
+
+// release is the assignment that gives a row's claim back, where rows are claimed.
+func release(d Dialect) string {
+	if d.SkipLocked() {
+		return ", claimed_until_ns = NULL"
+	}
+	return ""
+}
+
+// ShareWithRelays lets several relays (in one process or several) publish
+// from this outbox at once: GetPending claims the rows it returns for lease
+// (SELECT ... FOR UPDATE SKIP LOCKED), so each row goes to one relay; a
+// failed publish gives its rows back at once, and the rows of a relay that
+// died are taken by another once the lease ends (published again: at least
+// once). The price is order: each relay keeps its own batches in order, but
+// relays run side by side, and the rows of a relay that died wait out the
+// lease while later ones go ahead. Without it (the default) one relay at a
+// time publishes every row in append order. It fails on a dialect that
+// cannot skip locked rows (SQLite: one writer at a time anyway).
+func (o *Outbox) ShareWithRelays(lease time.Duration) error {
+	if o.claim == "" {
+		return errors.New("sqlstore: this database cannot skip locked rows: one relay at a time")
+	}
+	if lease <= 0 {
+		return errors.New("sqlstore: ShareWithRelays needs a lease > 0")
+	}
+	o.lease = lease
+	return nil
 }
 
 // AddTx writes one pending row per stored event (positions assigned) in
@@ -104,13 +149,19 @@ func (o *Outbox) GetPending(ctx context.Context, limit int) (_ []eventsource.Out
 	ctx, span := o.instr.StartGetPending(ctx, limit)
 	var out []eventsource.OutboxEntry
 	defer func() { o.instr.EndGetPending(span, len(out), err) }()
+	if o.lease > 0 {
+		now := time.Now()
+		out, err = o.entries(ctx, o.claim, timeToNs(now.Add(o.lease)), timeToNs(now), limit)
+		slices.SortFunc(out, func(a, b eventsource.OutboxEntry) int { return cmp.Compare(a.ID, b.ID) }) // RETURNING has no order
+		return out, err
+	}
 	out, err = o.entries(ctx, o.pending, limit)
 	return out, err
 }
 
 // entries runs a SELECT of outboxColumns.
-func (o *Outbox) entries(ctx context.Context, query string, limit int) (out []eventsource.OutboxEntry, err error) {
-	rows, err := o.db.QueryContext(ctx, query, limit)
+func (o *Outbox) entries(ctx context.Context, query string, args ...any) (out []eventsource.OutboxEntry, err error) {
+	rows, err := o.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
