@@ -17,6 +17,7 @@ func mapSlice[T any](n int, size uintptr) ([]T, func(), bool) {
 	if err != nil {
 		return nil, nil, false
 	}
+	adviseHugePages(mem)
 	offHeapBytes.Add(int64(size))
 	free := func() {
 		if syscall.Munmap(mem) == nil {

@@ -1,0 +1,6 @@
+//go:build unix && !linux && !race
+
+package ringmap
+
+// adviseHugePages: no such advice here.
+func adviseHugePages([]byte) {}
