@@ -105,18 +105,26 @@ func TestOutboxSharedByThreeRelays(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	stores := []*Store{openShared(t, dsn, time.Minute), openShared(t, dsn, time.Minute), openShared(t, dsn, time.Minute)}
 	stored := appendMany(t, stores[0], 1000)
+	c := runRelays(t, stores, 10)
+	checkOnce(t, stored, c)
+	t.Logf("published by relay: %v", c.by)
+}
+
+// runRelays runs one relay per store, all at once, batch entries a pass, until nothing is pending, and
+// returns what they published.
+func runRelays(t *testing.T, stores []*Store, batch int) *counting {
+	t.Helper()
 	c := &counting{seen: map[string]int{}, by: map[string]int{}}
 	var wg sync.WaitGroup
 	for i, s := range stores {
-		r, err := eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: s.Outbox(), Publisher: c.publisher(fmt.Sprint("relay-", i)), BatchSize: 10})
+		r, err := eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: s.Outbox(), Publisher: c.publisher(fmt.Sprint("relay-", i)), BatchSize: batch})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wg.Go(func() { relayUntilEmpty(t, s, r) })
 	}
 	wg.Wait()
-	checkOnce(t, stored, c)
-	t.Logf("published by relay: %v", c.by)
+	return c
 }
 
 func checkOnce(t *testing.T, stored []eventsource.Event, c *counting) {
@@ -189,16 +197,7 @@ func TestSharedOutboxSurvivesAKilledRelay(t *testing.T) {
 		t.Fatalf("the child was not killed by SIGKILL: %v", cmd.ProcessState)
 	}
 
-	c := &counting{seen: map[string]int{}, by: map[string]int{}}
-	var wg sync.WaitGroup
-	for i, s := range []*Store{a, b} {
-		r, err := eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: s.Outbox(), Publisher: c.publisher(fmt.Sprint("relay-", i)), BatchSize: 25})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() { relayUntilEmpty(t, s, r) })
-	}
-	wg.Wait()
+	c := runRelays(t, []*Store{a, b}, 25)
 	checkOnce(t, stored, c)
 	t.Logf("the killed relay's batch waited out its lease; published by the two left: %v", c.by)
 }
