@@ -16,7 +16,7 @@ VERSION_LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 IMAGE      ?= localhost/otelcol-es:$(VERSION)
 COMPONENTS := processor/cqrsside processor/projectionlag connector/spanmetrics-es
 # Modules with their own go.mod, tested separately (deploy: the manifests' and rules' tests, with k8s.io/api).
-MODULES    := . eventsource/semconv eventsource eventsource/sqlitestore eventsource/pgstore eventsource/kafkabus eventsource/cmd/esdemo eventsource/cmd/esoutbox reliability deploy
+MODULES    := . eventsource/semconv eventsource eventsource/sqlitestore eventsource/pgstore eventsource/kafkabus eventsource/rabbitbus eventsource/cmd/esdemo eventsource/cmd/esoutbox reliability deploy
 # `make test` also covers the benchmark module and the distribution (its default-config hook).
 TEST_MODULES := $(MODULES) bench cmd/otelcol-es
 GOTESTFLAGS ?= -race -count=1

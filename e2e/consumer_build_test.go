@@ -20,9 +20,9 @@ import (
 const projectModule = "github.com/otelcol-es/otelcol-es"
 
 // The modules someone outside this repository requires to use the components
-// (the components module, the conventions, the runtime, its stores and its Kafka bus).
+// (the components module, the conventions, the runtime, its stores and its Kafka and RabbitMQ buses).
 var publishedModules = []string{".", "eventsource/semconv", "eventsource", "eventsource/sqlitestore",
-	"eventsource/pgstore", "eventsource/kafkabus"}
+	"eventsource/pgstore", "eventsource/kafkabus", "eventsource/rabbitbus"}
 
 // TestComponentsBuildOutsideTheRepo builds a distribution the way a platform
 // team does: its own ocb manifest names cqrsside, projectionlag and
@@ -91,7 +91,8 @@ func TestComponentsBuildOutsideTheRepo(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(app, "go.mod"), []byte("module example.com/app\n\ngo 1.26.0\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(app, "main.go"), []byte(appMain), 0o644))
 	run(t, app, env, "go", "get", projectModule+"/eventsource@"+version, projectModule+"/eventsource/sqlitestore@"+version,
-		projectModule+"/eventsource/pgstore@"+version, projectModule+"/eventsource/kafkabus@"+version)
+		projectModule+"/eventsource/pgstore@"+version, projectModule+"/eventsource/kafkabus@"+version,
+		projectModule+"/eventsource/rabbitbus@"+version)
 	run(t, app, env, "go", "mod", "tidy")
 	appMod, err := os.ReadFile(filepath.Join(app, "go.mod"))
 	require.NoError(t, err)
@@ -101,7 +102,7 @@ func TestComponentsBuildOutsideTheRepo(t *testing.T) {
 }
 
 // appMain appends one event to a SQLite store and reads it back; it links
-// the PostgreSQL store and the Kafka bus too.
+// the PostgreSQL store and the Kafka and RabbitMQ buses too.
 const appMain = `package main
 
 import (
@@ -112,10 +113,11 @@ import (
 	"github.com/otelcol-es/otelcol-es/eventsource"
 	"github.com/otelcol-es/otelcol-es/eventsource/kafkabus"
 	"github.com/otelcol-es/otelcol-es/eventsource/pgstore"
+	"github.com/otelcol-es/otelcol-es/eventsource/rabbitbus"
 	"github.com/otelcol-es/otelcol-es/eventsource/sqlitestore"
 )
 
-var _, _ = kafkabus.New, pgstore.Open
+var _, _, _ = kafkabus.New, pgstore.Open, rabbitbus.New
 
 func main() {
 	store, err := sqlitestore.Open(os.Args[1])

@@ -90,38 +90,10 @@ func TestDemoKafkaLagAcrossServices(t *testing.T) {
 		"messaging_system": "kafka", "event_type": "OrderPlaced"})
 	assert.Positive(t, published1, "kafka_eventbus_messages_published carries its attributes as labels")
 
-	// The write side is the writer's: commands, events produced, queries.
-	checkWriteSide(ctx, t, url, truth, writer)
-
-	// The projection side is the other service's: applies, the link lag and the consistency delay, checked as
-	// for the in-process demo under the projection service's name.
-	applies := truth.Projections
-	projSide := *truth
-	projSide.ServiceName = projections
-	projSide.Commands, projSide.Queries = nil, nil
-	projSide.EventsProduced.ByCommandType = nil
-	checkDemo(ctx, t, url, &projSide, "link")
-
-	mf, err = tb.Scrape(ctx, url)
-	require.NoError(t, err)
-	for _, m := range []string{"cqrs_projection_total", "cqrs_projection_lag", "cqrs_consistency_delay"} {
-		assert.Zerof(t, mf.Sum(m, map[string]string{"service_name": writer}), "%s in the write service", m)
-	}
-	assert.Zero(t, mf.Sum("cqrs_command_total", map[string]string{"service_name": projections}), "commands in the projection service")
-
-	// Every live apply was joined to its producer in the other service, none left unmatched.
-	var live int64
-	for _, p := range applies {
-		live += p.Phases["live"].Applies
-	}
-	tel, err := tb.Scrape(ctx, "http://"+c.Telemetry+"/metrics")
-	require.NoError(t, err)
-	require.True(t, tel.Has("otelcol_processor_projectionlag_link_pairs"), "projectionlag's link_pairs counter")
-	assert.Equal(t, float64(live), tel.Sum("otelcol_processor_projectionlag_link_pairs", nil), "applies joined to their append")
-	assert.Zero(t, tel.Sum("otelcol_processor_projectionlag_link_unmatched", nil), "applies without their append")
+	live := checkAcrossServices(ctx, t, c, truth, writer, projections)
 	t.Logf("%d commands, %d events published and consumed through Kafka, %d live applies in %s joined to appends in %s",
 		truth.CommandsTotal, published, live, projections, writer)
-	for name, p := range applies {
+	for name, p := range truth.Projections {
 		var n int64
 		var sum float64
 		for _, st := range p.Phases["live"].LagBySource["link"] {
@@ -129,4 +101,38 @@ func TestDemoKafkaLagAcrossServices(t *testing.T) {
 		}
 		t.Logf("%s: %d live applies, link lag sum %.3f ms over %d", name, p.Phases["live"].Applies, sum, n)
 	}
+}
+
+// checkAcrossServices checks what the collector derived from a demo run across two services (-bus kafka or
+// rabbitmq, -lag-source link): the write side under the writer's name, the projection side (applies, the link
+// lag and the consistency delay) under the projections' name, as for the in-process demo, nothing of either
+// side under the other's name, and every live apply joined to its producer in the other service. It returns
+// the live applies.
+func checkAcrossServices(ctx context.Context, t *testing.T, c *tb.Collector, truth *groundTruth, writer, projections string) int64 {
+	t.Helper()
+	url := "http://" + c.Prom + "/metrics"
+	checkWriteSide(ctx, t, url, truth, writer)
+	projSide := *truth
+	projSide.ServiceName = projections
+	projSide.Commands, projSide.Queries = nil, nil
+	projSide.EventsProduced.ByCommandType = nil
+	checkDemo(ctx, t, url, &projSide, "link")
+
+	mf, err := tb.Scrape(ctx, url)
+	require.NoError(t, err)
+	for _, m := range []string{"cqrs_projection_total", "cqrs_projection_lag", "cqrs_consistency_delay"} {
+		assert.Zerof(t, mf.Sum(m, map[string]string{"service_name": writer}), "%s in the write service", m)
+	}
+	assert.Zero(t, mf.Sum("cqrs_command_total", map[string]string{"service_name": projections}), "commands in the projection service")
+
+	var live int64
+	for _, p := range truth.Projections {
+		live += p.Phases["live"].Applies
+	}
+	tel, err := tb.Scrape(ctx, "http://"+c.Telemetry+"/metrics")
+	require.NoError(t, err)
+	require.True(t, tel.Has("otelcol_processor_projectionlag_link_pairs"), "projectionlag's link_pairs counter")
+	assert.Equal(t, float64(live), tel.Sum("otelcol_processor_projectionlag_link_pairs", nil), "applies joined to their producer")
+	assert.Zero(t, tel.Sum("otelcol_processor_projectionlag_link_unmatched", nil), "applies without their producer")
+	return live
 }

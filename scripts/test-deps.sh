@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `make test` needs besides Go, from Debian's packages: prometheus (the server and promtool: e2e,
-# reliability, the rules' tests), postgresql (the server binaries: pgstore's tests start a throw-away cluster)
-# and buildah (the image test; only when it runs, i.e. as root without OTELCOL_ES_SKIP_IMAGE_TEST=1).
+# reliability, the rules' tests), postgresql (the server binaries: pgstore's tests start a throw-away cluster),
+# rabbitmq-server (rabbitbus's tests and the RabbitMQ demo start a throw-away node) and buildah (the image test; only when it runs, i.e. as root without OTELCOL_ES_SKIP_IMAGE_TEST=1).
 # Installs whatever is missing with one apt-get run (sudo when not root), or stops at once with the command
 # that installs it. Nothing to do when everything is there.
 set -euo pipefail
@@ -9,6 +9,7 @@ set -euo pipefail
 missing=()
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 if [ "${OTELCOL_ES_SKIP_IMAGE_TEST:-}" != 1 ]; then
   command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 fi

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/internal/buswire"
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
@@ -32,7 +33,7 @@ var ErrConsuming = errors.New("kafkabus: already consuming")
 // can publish through it.
 type Bus struct {
 	cfg      Config
-	o        options
+	o        buswire.Telemetry
 	tracer   trace.Tracer // set when a provider was given; else looked up per span
 	in       *instruments
 	conn     *connState
@@ -44,10 +45,7 @@ type Bus struct {
 	consuming atomic.Bool
 	// finalLag is the lag read when consuming stopped, reported once (observe).
 	finalLag atomic.Pointer[[]lagPoint]
-	closed   atomic.Bool
-	cmu      sync.Mutex
-	stop     context.CancelFunc // cancels the running Consume
-	done     chan struct{}      // closed when the running Consume returns
+	life     *buswire.Lifecycle // closed state and the running Consume
 }
 
 var _ eventsource.EventPublisher = (*Bus)(nil)
@@ -59,11 +57,11 @@ func New(cfg Config, opts ...Option) (*Bus, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg, o: newOptions(opts)}
-	if b.o.tracing && b.o.tp != nil {
-		b.tracer = b.o.tp.Tracer(TracerName)
+	b := &Bus{cfg: cfg, o: buswire.NewTelemetry(opts), life: buswire.NewLifecycle(ErrClosed, ErrConsuming)}
+	if b.o.Tracing && b.o.TracerProvider != nil {
+		b.tracer = b.o.Tracer(TracerName)
 	}
-	meter := b.o.meterProvider().Meter(MeterName)
+	meter := b.o.Meter(MeterName)
 	b.in = newInstruments(meter)
 	b.conn = &connState{in: b.in, lost: map[int32]bool{}}
 	cl, err := kgo.NewClient(b.clientOpts(
@@ -96,10 +94,10 @@ func (b *Bus) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 func (b *Bus) Config() Config { return b.cfg }
 
 func (b *Bus) currentTracer() trace.Tracer {
-	if b.tracer != nil || !b.o.tracing {
+	if b.tracer != nil {
 		return b.tracer
 	}
-	return b.o.tracer()
+	return b.o.Tracer(TracerName)
 }
 
 // Subscribe adds a handler for every consumed event. Handlers added while
@@ -134,7 +132,7 @@ func (b *Bus) snapshotHandlers() []eventsource.EventHandler {
 // relay) keeps the batch pending and publishes it again: records acknowledged
 // before the failure are then delivered twice (at least once).
 func (b *Bus) Publish(ctx context.Context, events []eventsource.Event) error {
-	if b.closed.Load() {
+	if b.life.Closed() {
 		return ErrClosed
 	}
 	if len(events) == 0 {
@@ -148,13 +146,13 @@ func (b *Bus) Publish(ctx context.Context, events []eventsource.Event) error {
 		value, nested, err := EncodeEvent(e)
 		if err != nil {
 			b.in.publishErrors.Add(ctx, 1, metric.WithAttributes(publishAttrs(topic, e.Type, err)...))
-			endSpans(spans[:i], err)
+			buswire.EndSpans(spans[:i], err)
 			return err
 		}
 		sctx, span := b.startPublishSpan(ctx, topic, e)
 		spans[i] = span
 		r := &kgo.Record{Topic: topic, Key: []byte(e.AggregateID), Value: value, Headers: eventHeaders(e, nested)}
-		b.o.propagator.Inject(sctx, headerCarrier{r})
+		b.o.Propagator.Inject(sctx, headerCarrier{r})
 		records[i] = r
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.ProduceTimeout)
@@ -168,7 +166,7 @@ func (b *Bus) Publish(ctx context.Context, events []eventsource.Event) error {
 				first = res.Err
 			}
 			b.in.publishErrors.Add(ctx, 1, metric.WithAttributes(publishAttrs(topic, e.Type, res.Err)...))
-			failSpan(span, res.Err)
+			buswire.FailSpan(span, res.Err)
 			span.End()
 			continue
 		}
@@ -219,34 +217,11 @@ func (b *Bus) startPublishSpan(ctx context.Context, topic string, e eventsource.
 			attribute.String(semconv.AttrESAggregateType, e.AggregateType)))
 }
 
-func failSpan(span trace.Span, err error) {
-	if !span.IsRecording() {
-		return
-	}
-	span.RecordError(err)
-	span.SetStatus(codes.Error, err.Error())
-	span.SetAttributes(attribute.String(AttrErrorType, errorType(err)))
-}
-
-func endSpans(spans []trace.Span, err error) {
-	for _, s := range spans {
-		failSpan(s, err)
-		s.End()
-	}
-}
-
 // Close stops a running Consume (waiting for the record in progress, the
 // commit and leaving the group), then closes the producer. Publish and Consume fail afterwards.
 func (b *Bus) Close() error {
-	if b.closed.Swap(true) {
+	if !b.life.Close() {
 		return nil
-	}
-	b.cmu.Lock()
-	stop, done := b.stop, b.done
-	b.cmu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
 	}
 	// The gauges' callback stays registered: the app's last export (its meter provider's shutdown)
 	// still reports the final lag and 0 active connections.

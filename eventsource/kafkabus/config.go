@@ -7,15 +7,17 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/otelcol-es/otelcol-es/eventsource/internal/buswire"
 )
 
 // Defaults, as eventsource-py 0.14's KafkaEventBusConfig sets them where it has the setting.
 const (
 	DefaultDLQSuffix      = ".dlq"
-	DefaultMaxRetries     = 3
-	DefaultRetryBaseDelay = time.Second
-	DefaultRetryMaxDelay  = 60 * time.Second
-	DefaultRetryJitter    = 0.1
+	DefaultMaxRetries     = buswire.DefaultMaxRetries
+	DefaultRetryBaseDelay = buswire.DefaultRetryBaseDelay
+	DefaultRetryMaxDelay  = buswire.DefaultRetryMaxDelay
+	DefaultRetryJitter    = buswire.DefaultRetryJitter
 	DefaultProduceTimeout = 10 * time.Second
 	DefaultMaxPollRecords = 100
 	DefaultClientID       = "otelcol-es-kafkabus"
@@ -76,22 +78,7 @@ func (c Config) withDefaults() Config {
 	if c.ClientID == "" {
 		c.ClientID = DefaultClientID
 	}
-	if c.MaxRetries == 0 {
-		c.MaxRetries = DefaultMaxRetries
-	} else if c.MaxRetries < 0 {
-		c.MaxRetries = 0
-	}
-	if c.RetryBaseDelay <= 0 {
-		c.RetryBaseDelay = DefaultRetryBaseDelay
-	}
-	if c.RetryMaxDelay <= 0 {
-		c.RetryMaxDelay = DefaultRetryMaxDelay
-	}
-	if c.RetryJitter == 0 {
-		c.RetryJitter = DefaultRetryJitter
-	} else if c.RetryJitter < 0 {
-		c.RetryJitter = 0
-	}
+	buswire.FillRetry(&c.MaxRetries, &c.RetryBaseDelay, &c.RetryMaxDelay, &c.RetryJitter)
 	if c.ProduceTimeout <= 0 {
 		c.ProduceTimeout = DefaultProduceTimeout
 	}
@@ -119,19 +106,19 @@ func (c Config) validate() error {
 	if c.Topic != "" && c.DLQTopic == c.Topic {
 		errs = append(errs, fmt.Errorf("DLQTopic %q is the same as Topic", c.DLQTopic))
 	}
-	if c.RetryMaxDelay < c.RetryBaseDelay {
-		errs = append(errs, fmt.Errorf("RetryMaxDelay %v is less than RetryBaseDelay %v", c.RetryMaxDelay, c.RetryBaseDelay))
-	}
+	errs = append(errs, c.retry().Check()...)
 	if c.ProduceTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("ProduceTimeout %v is less than 1s (franz-go's minimum record delivery timeout)", c.ProduceTimeout))
-	}
-	if c.RetryJitter > 1 {
-		errs = append(errs, fmt.Errorf("RetryJitter %v is not in [0, 1]", c.RetryJitter))
 	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
+}
+
+// retry is the config's retry policy.
+func (c Config) retry() buswire.Retry {
+	return buswire.Retry{BaseDelay: c.RetryBaseDelay, MaxDelay: c.RetryMaxDelay, Jitter: c.RetryJitter}
 }
 
 // brokerList names the brokers in errors.

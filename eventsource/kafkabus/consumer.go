@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -15,14 +14,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/otelcol-es/otelcol-es/eventsource"
+	"github.com/otelcol-es/otelcol-es/eventsource/internal/buswire"
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
 )
 
 // commitTimeout bounds the offset commits Consume makes on its way out.
 const commitTimeout = 10 * time.Second
-
-// maxErrorMessage truncates dlq_error_message, as eventsource-py does.
-const maxErrorMessage = 1000
 
 // errStopped: Consume was stopped while a record waited to be retried; the
 // record is not committed and is delivered again to the group.
@@ -51,26 +48,11 @@ func (b *Bus) Consume(ctx context.Context) error {
 	if b.cfg.ConsumerGroup == "" {
 		return fmt.Errorf("%w: ConsumerGroup is empty: Consume needs a consumer group", ErrInvalidConfig)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	b.cmu.Lock()
-	if b.closed.Load() {
-		b.cmu.Unlock()
-		return ErrClosed
+	ctx, end, err := b.life.Begin(ctx)
+	if err != nil {
+		return err
 	}
-	if b.stop != nil {
-		b.cmu.Unlock()
-		return ErrConsuming
-	}
-	done := make(chan struct{})
-	b.stop, b.done = cancel, done
-	b.cmu.Unlock()
-	defer func() {
-		b.cmu.Lock()
-		b.stop, b.done = nil, nil
-		b.cmu.Unlock()
-		close(done)
-	}()
+	defer end()
 
 	reset := kgo.NewOffset().AtStart()
 	if b.cfg.StartFromLatest {
@@ -171,7 +153,7 @@ func (b *Bus) process(ctx context.Context, r *kgo.Record) error {
 	// consume span (the span is named after it); unlike it, the record goes to
 	// the DLQ rather than being dropped.
 	if tr := b.currentTracer(); tr != nil && eventType != "" {
-		parent := b.o.propagator.Extract(context.Background(), traceCarrier{r})
+		parent := b.o.Propagator.Extract(context.Background(), traceCarrier{r})
 		sctx, span = tr.Start(parent, semconv.SpanPrefixBusConsumeTyped+eventType,
 			trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(
@@ -190,7 +172,7 @@ func (b *Bus) process(ctx context.Context, r *kgo.Record) error {
 
 	e, err := DecodeEvent(r)
 	if err != nil {
-		failSpan(span, err)
+		buswire.FailSpan(span, err)
 		return b.deadLetter(ctx, r, err, retries, ReasonDeserialization)
 	}
 	if span.IsRecording() {
@@ -207,18 +189,18 @@ func (b *Bus) process(ctx context.Context, r *kgo.Record) error {
 		}
 		pending = pending[:0:0]
 		for _, f := range failures {
-			pending = append(pending, f.h)
+			pending = append(pending, f.Handler)
 		}
 		if retries >= b.cfg.MaxRetries {
-			err := handlerError(failures)
-			failSpan(span, err)
+			err := buswire.HandlerError(failures)
+			buswire.FailSpan(span, err)
 			if span.IsRecording() {
 				span.SetAttributes(attribute.Int(semconv.AttrESRetryCount, retries))
 			}
 			return b.deadLetter(ctx, r, err, retries, ReasonMaxRetries)
 		}
-		if !sleep(ctx, b.backoff(retries)) {
-			failSpan(span, errStopped)
+		if !buswire.Sleep(ctx, b.cfg.retry().Delay(retries)) {
+			buswire.FailSpan(span, errStopped)
 			return errStopped
 		}
 		retries++
@@ -232,15 +214,9 @@ func (b *Bus) process(ctx context.Context, r *kgo.Record) error {
 	return nil
 }
 
-// failure is a handler's failed call.
-type failure struct {
-	h   eventsource.EventHandler
-	err error
-}
-
 // dispatch calls each handler once and returns those that failed.
-func (b *Bus) dispatch(ctx context.Context, e eventsource.Event, handlers []eventsource.EventHandler) []failure {
-	var failed []failure
+func (b *Bus) dispatch(ctx context.Context, e eventsource.Event, handlers []eventsource.EventHandler) []buswire.Failure {
+	var failed []buswire.Failure
 	for _, h := range handlers {
 		name := h.HandlerName()
 		hctx, span := ctx, trace.SpanFromContext(context.Background())
@@ -251,14 +227,14 @@ func (b *Bus) dispatch(ctx context.Context, e eventsource.Event, handlers []even
 				attribute.String(semconv.AttrESEventID, e.ID)))
 		}
 		start := time.Now()
-		err := safeHandle(hctx, h, e)
+		err := buswire.SafeHandle(hctx, h, e)
 		attrs := []attribute.KeyValue{attribute.String(AttrHandlerName, name), attribute.String(AttrEventType, e.Type)}
 		b.in.handlerDuration.Record(ctx, ms(time.Since(start)), metric.WithAttributes(attrs...))
 		if err != nil {
 			// eventsource-py counts invocations on success only, errors apart.
 			b.in.handlerErrors.Add(ctx, 1, metric.WithAttributes(append(attrs, attribute.String(AttrErrorType, errorType(err)))...))
-			failSpan(span, err)
-			failed = append(failed, failure{h, err})
+			buswire.FailSpan(span, err)
+			failed = append(failed, buswire.Failure{Handler: h, Err: err})
 		} else {
 			b.in.invocations.Add(ctx, 1, metric.WithAttributes(attrs...))
 		}
@@ -270,56 +246,19 @@ func (b *Bus) dispatch(ctx context.Context, e eventsource.Event, handlers []even
 // HandlerDispatchError is the error of a record whose handlers failed, when
 // more than one did (one failing handler's error is used as it is, as
 // eventsource-py does). Its type names dlq_error_type.
-type HandlerDispatchError struct {
-	// Failures maps each failed handler's name to its last error.
-	Failures map[string]error
-}
-
-func (e *HandlerDispatchError) Error() string {
-	msg := fmt.Sprintf("kafkabus: %d handlers failed:", len(e.Failures))
-	for name, err := range e.Failures {
-		msg += " " + name + ": " + err.Error() + ";"
-	}
-	return msg
-}
-
-// ErrorType implements eventsource.ErrorTyper.
-func (*HandlerDispatchError) ErrorType() string { return "HandlerDispatchError" }
-
-// Unwrap returns the handlers' errors.
-func (e *HandlerDispatchError) Unwrap() []error {
-	out := make([]error, 0, len(e.Failures))
-	for _, err := range e.Failures {
-		out = append(out, err)
-	}
-	return out
-}
-
-func handlerError(failures []failure) error {
-	if len(failures) == 1 {
-		return failures[0].err
-	}
-	m := make(map[string]error, len(failures))
-	for _, f := range failures {
-		m[f.h.HandlerName()] = f.err
-	}
-	return &HandlerDispatchError{Failures: m}
-}
+type HandlerDispatchError = buswire.HandlerDispatchError
 
 // deadLetter writes r to the DLQ topic with the original key, value and
 // headers plus eventsource-py's dlq_* headers. An error means the record is
 // not in the DLQ and must not be committed.
 func (b *Bus) deadLetter(ctx context.Context, r *kgo.Record, cause error, retries int, reason string) error {
-	msg := cause.Error()
-	if len(msg) > maxErrorMessage {
-		msg = msg[:maxErrorMessage]
-	}
+	msg := buswire.Truncate(cause.Error())
 	headers := append(append([]kgo.RecordHeader(nil), r.Headers...),
 		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason)},
 		kgo.RecordHeader{Key: HeaderDLQErrorType, Value: []byte(errorType(cause))},
 		kgo.RecordHeader{Key: HeaderDLQErrorMessage, Value: []byte(msg)},
 		kgo.RecordHeader{Key: HeaderDLQRetryCount, Value: []byte(strconv.Itoa(retries))},
-		kgo.RecordHeader{Key: HeaderDLQTimestamp, Value: []byte(time.Now().UTC().Format(isoTime))},
+		kgo.RecordHeader{Key: HeaderDLQTimestamp, Value: []byte(time.Now().UTC().Format(buswire.ISOTime))},
 		kgo.RecordHeader{Key: HeaderDLQOriginalTopic, Value: []byte(r.Topic)},
 		kgo.RecordHeader{Key: HeaderDLQOriginalPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
 		kgo.RecordHeader{Key: HeaderDLQOriginalOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
@@ -344,40 +283,4 @@ func retryCount(r *kgo.Record) int {
 		return 0
 	}
 	return n
-}
-
-// backoff is the delay before retry number retries+1: RetryBaseDelay doubled
-// per retry, capped at RetryMaxDelay, with symmetric jitter.
-func (b *Bus) backoff(retries int) time.Duration {
-	d := b.cfg.RetryBaseDelay
-	for i := 0; i < retries && d < b.cfg.RetryMaxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, b.cfg.RetryMaxDelay)
-	if j := b.cfg.RetryJitter; j > 0 {
-		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
-	}
-	return min(d, b.cfg.RetryMaxDelay)
-}
-
-// sleep waits d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// safeHandle turns a handler panic into an error.
-func safeHandle(ctx context.Context, h eventsource.EventHandler, e eventsource.Event) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", eventsource.ErrHandlerPanic, h.HandlerName(), r)
-		}
-	}()
-	return h.HandleEvent(ctx, e)
 }

@@ -113,7 +113,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // observe is the callback of both observable gauges.
 func (b *Bus) observe(ctx context.Context, o metric.Observer) error {
 	var up int64
-	if b.conn.active() && !b.closed.Load() {
+	if b.conn.active() && !b.life.Closed() {
 		up = 1
 	}
 	o.ObserveInt64(b.in.connActive, up, metric.WithAttributes(attribute.String(AttrKafkaConsumerGroup, b.cfg.ConsumerGroup)))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,8 @@ import (
 	"github.com/otelcol-es/otelcol-es/eventsource"
 	"github.com/otelcol-es/otelcol-es/eventsource/kafkabus"
 	"github.com/otelcol-es/otelcol-es/eventsource/pgstore"
+	"github.com/otelcol-es/otelcol-es/eventsource/rabbitbus"
+	"github.com/otelcol-es/otelcol-es/eventsource/rabbitbus/rabbittest"
 	"github.com/otelcol-es/otelcol-es/eventsource/sqlitestore"
 )
 
@@ -25,12 +28,13 @@ import (
 const (
 	busMemory     = "memory"
 	busKafka      = "kafka"
+	busRabbitMQ   = "rabbitmq"
 	storeMemory   = "memory"
 	storeSQLite   = "sqlite"
 	storePostgres = "postgres"
 )
 
-// stores is the event store and its companions. With -bus kafka and -store postgres the projection service
+// stores is the event store and its companions. With -bus kafka|rabbitmq and -store postgres the projection service
 // has its own handle on the database (its store spans are its own); the in-memory and SQLite stores are one
 // handle shared by both services, their spans in the write service's provider.
 type stores struct {
@@ -38,7 +42,7 @@ type stores struct {
 	snapshots   eventsource.SnapshotStore
 	checkpoints eventsource.CheckpointStore
 	dlq         eventsource.DeadLetterQueue
-	// outbox is the write handle's outbox (sqlite and postgres with -bus kafka), else nil.
+	// outbox is the write handle's outbox (sqlite and postgres with -bus kafka|rabbitmq), else nil.
 	outbox  eventsource.Outbox
 	closers []func() error
 }
@@ -77,7 +81,7 @@ func openStores(ctx context.Context, cfg config, opt, projOpt eventsource.Option
 		}
 		s.closers = append(s.closers, w.Close)
 		r := w
-		if cfg.bus == busKafka {
+		if cfg.bus != busMemory {
 			if r, err = pgstore.Open(ctx, cfg.postgresURL, projOpt); err != nil {
 				return nil, s.closeWith(fmt.Errorf("-postgres-url: %w", err))
 			}
@@ -122,26 +126,37 @@ func (s *stores) dlqEntries(ctx context.Context, projections []string) int {
 	return n
 }
 
-// kafkaSide is -bus kafka: an in-process kfake broker unless -brokers, the write service's bus (publish only)
-// and the projection service's bus (its consumer group), each with its own providers.
-type kafkaSide struct {
-	cluster   *kfake.Cluster
-	inProcess bool
+// brokerBus is a bus through a broker: kafkabus.Bus or rabbitbus.Bus.
+type brokerBus interface {
+	eventsource.EventPublisher
+	eventsource.EventSubscriber
+	Consume(ctx context.Context) error
+	Close() error
+}
+
+// brokerSide is -bus kafka or rabbitmq: the write service's bus (publish only) and the projection service's
+// bus (its consumer group), each with its own providers, on a broker of the demo's own unless one is given.
+type brokerSide struct {
+	name      string // the bus, for logs
+	inProcess bool   // the demo started the broker (closeBroker stops it)
 	brokers   []string
-	topic     string
+	topic     string // Kafka's topic, RabbitMQ's exchange
 	group     string
-	pub, sub  *kafkabus.Bus
+	pub, sub  brokerBus
 	published atomic.Int64 // events the brokers acknowledged, through publisher()
 	delivered map[string]*atomic.Int64
 	stop      context.CancelFunc
 	done      chan error
+
+	closeBroker func()
 }
 
 // runID names the default topic on a real broker, so that a run never reads another run's events.
 func runID() string { return fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()) }
 
-func startKafka(ctx context.Context, cfg config, tp, projTP trace.TracerProvider, mp, projMP metric.MeterProvider) (*kafkaSide, error) {
-	k := &kafkaSide{topic: cfg.topic, group: cfg.consumerGroup, delivered: map[string]*atomic.Int64{}}
+// startKafka is -bus kafka: an in-process kfake broker unless -brokers.
+func startKafka(ctx context.Context, cfg config, tp, projTP trace.TracerProvider, mp, projMP metric.MeterProvider) (*brokerSide, error) {
+	k := &brokerSide{name: busKafka, topic: cfg.topic, group: cfg.consumerGroup, delivered: map[string]*atomic.Int64{}}
 	if k.group == "" {
 		k.group = cfg.projService
 	}
@@ -154,7 +169,7 @@ func startKafka(ctx context.Context, cfg config, tp, projTP trace.TracerProvider
 		if err != nil {
 			return nil, fmt.Errorf("in-process Kafka: %w", err)
 		}
-		k.cluster, k.brokers, k.inProcess = cluster, cluster.ListenAddrs(), true
+		k.closeBroker, k.brokers, k.inProcess = cluster.Close, cluster.ListenAddrs(), true
 	} else {
 		for _, b := range strings.Split(cfg.brokers, ",") {
 			if b = strings.TrimSpace(b); b != "" {
@@ -165,17 +180,17 @@ func startKafka(ctx context.Context, cfg config, tp, projTP trace.TracerProvider
 			k.topic = "esdemo.events." + runID()
 		}
 	}
-	var err error
-	k.pub, err = kafkabus.New(kafkabus.Config{Brokers: k.brokers, Topic: k.topic, ClientID: cfg.service},
+	pub, err := kafkabus.New(kafkabus.Config{Brokers: k.brokers, Topic: k.topic, ClientID: cfg.service},
 		kafkabus.WithTracerProvider(tp), kafkabus.WithMeterProvider(mp))
 	if err != nil {
 		k.close()
 		return nil, err
 	}
+	k.pub = pub
 	if !k.inProcess {
 		// On a real broker: the run's own topic (and its DLQ), bounded; topics that exist are kept.
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := k.pub.CreateTopics(cctx, int32(cfg.partitions), -1)
+		err := pub.CreateTopics(cctx, int32(cfg.partitions), -1)
 		cancel()
 		if err != nil {
 			k.close()
@@ -193,10 +208,54 @@ func startKafka(ctx context.Context, cfg config, tp, projTP trace.TracerProvider
 	return k, nil
 }
 
-// publisher is the write service's bus, counting the events it published.
-func (k *kafkaSide) publisher() eventsource.EventPublisher { return countingPublisher{k} }
+// startRabbitMQ is -bus rabbitmq: a throw-away rabbitmq-server node (Debian's package) unless -rabbitmq-url,
+// an exchange of the run's own unless -topic.
+func startRabbitMQ(ctx context.Context, cfg config, tp, projTP trace.TracerProvider) (*brokerSide, error) {
+	r := &brokerSide{name: busRabbitMQ, topic: cfg.topic, group: cfg.consumerGroup, delivered: map[string]*atomic.Int64{}}
+	if r.group == "" {
+		r.group = cfg.projService
+	}
+	if r.topic == "" {
+		r.topic = "esdemo.events." + runID()
+	}
+	url := cfg.rabbitmqURL
+	if url == "" {
+		node, err := rabbittest.Start()
+		if err != nil {
+			return nil, fmt.Errorf("starting a RabbitMQ node (or give -rabbitmq-url): %w", err)
+		}
+		r.closeBroker, r.inProcess, url = func() { _ = node.Stop() }, true, node.URL
+	}
+	r.brokers = []string{url}
+	pub, err := rabbitbus.New(rabbitbus.Config{URL: url, Exchange: r.topic, ConnectionName: cfg.service},
+		rabbitbus.WithTracerProvider(tp))
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.pub = pub
+	sub, err := rabbitbus.New(rabbitbus.Config{URL: url, Exchange: r.topic, ConsumerGroup: r.group,
+		ConnectionName: cfg.projService, RetryBaseDelay: 100 * time.Millisecond, RetryMaxDelay: 2 * time.Second},
+		rabbitbus.WithTracerProvider(projTP))
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.sub = sub
+	// The broker drops what no queue is bound for: the group's queue exists before the first publish.
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := sub.Declare(cctx); err != nil {
+		r.close()
+		return nil, fmt.Errorf("-rabbitmq-url: %w", err)
+	}
+	return r, nil
+}
 
-type countingPublisher struct{ k *kafkaSide }
+// publisher is the write service's bus, counting the events it published.
+func (k *brokerSide) publisher() eventsource.EventPublisher { return countingPublisher{k} }
+
+type countingPublisher struct{ k *brokerSide }
 
 func (c countingPublisher) Publish(ctx context.Context, events []eventsource.Event) error {
 	err := c.k.pub.Publish(ctx, events)
@@ -208,7 +267,7 @@ func (c countingPublisher) Publish(ctx context.Context, events []eventsource.Eve
 
 // Subscribe implements eventsource.EventSubscriber for ProjectionRunner.Start: the projection service's bus,
 // with each runner wrapped by settled.
-func (k *kafkaSide) Subscribe(h eventsource.EventHandler) {
+func (k *brokerSide) Subscribe(h eventsource.EventHandler) {
 	n := &atomic.Int64{}
 	k.delivered[h.HandlerName()] = n
 	k.sub.Subscribe(settled{h: h, delivered: n})
@@ -237,20 +296,20 @@ func (s settled) HandleEvent(ctx context.Context, e eventsource.Event) error {
 }
 
 // consume runs the projection service's consumer until stopConsuming.
-func (k *kafkaSide) consume(ctx context.Context, log *slog.Logger) {
+func (k *brokerSide) consume(ctx context.Context, log *slog.Logger) {
 	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	k.stop, k.done = stop, make(chan error, 1)
 	go func() {
 		err := k.sub.Consume(cctx)
 		if err != nil {
-			log.Error("kafka consumer stopped", "err", err)
+			log.Error("consumer stopped", "bus", k.name, "err", err)
 		}
 		k.done <- err
 	}()
 }
 
 // caughtUp: every runner's checkpoint is at the store's head, and every runner got every record published.
-func (k *kafkaSide) caughtUp(ctx context.Context, head func(context.Context) (int64, error), runners map[string]*eventsource.ProjectionRunner) bool {
+func (k *brokerSide) caughtUp(ctx context.Context, head func(context.Context) (int64, error), runners map[string]*eventsource.ProjectionRunner) bool {
 	h, err := head(ctx)
 	if err != nil {
 		return false
@@ -263,8 +322,8 @@ func (k *kafkaSide) caughtUp(ctx context.Context, head func(context.Context) (in
 	return true
 }
 
-// close stops the consumer (finishing the record in progress), then the buses and the in-process broker.
-func (k *kafkaSide) close() {
+// close stops the consumer (finishing the message in progress), then the buses and the demo's own broker.
+func (k *brokerSide) close() {
 	if k.stop != nil {
 		k.stop()
 		<-k.done
@@ -276,18 +335,29 @@ func (k *kafkaSide) close() {
 	if k.pub != nil {
 		_ = k.pub.Close()
 	}
-	if k.cluster != nil {
-		k.cluster.Close()
-		k.cluster = nil
+	if k.closeBroker != nil {
+		k.closeBroker()
+		k.closeBroker = nil
 	}
 }
 
-func (k *kafkaSide) truth(outbox bool, partitions int) *kafkaTruth {
-	t := &kafkaTruth{Brokers: strings.Join(k.brokers, ","), InProcess: k.inProcess, Topic: k.topic,
+func (k *brokerSide) truth(outbox bool, partitions int) *busTruth {
+	t := &busTruth{Brokers: strings.Join(k.brokers, ","), InProcess: k.inProcess, Topic: k.topic,
 		ConsumerGroup: k.group, Partitions: partitions, Outbox: outbox, Published: k.published.Load(),
 		Delivered: map[string]int64{}}
+	if k.name == busRabbitMQ {
+		t.Brokers, t.Partitions = redactURL(t.Brokers), 0
+	}
 	for name, n := range k.delivered {
 		t.Delivered[name] = n.Load()
 	}
 	return t
+}
+
+// redactURL hides a URL's password.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return s
 }

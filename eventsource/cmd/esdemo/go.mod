@@ -6,6 +6,7 @@ require (
 	github.com/otelcol-es/otelcol-es/eventsource v0.1.0
 	github.com/otelcol-es/otelcol-es/eventsource/kafkabus v0.1.0
 	github.com/otelcol-es/otelcol-es/eventsource/pgstore v0.1.0
+	github.com/otelcol-es/otelcol-es/eventsource/rabbitbus v0.1.0
 	github.com/otelcol-es/otelcol-es/eventsource/semconv v0.1.0
 	github.com/otelcol-es/otelcol-es/eventsource/sqlitestore v0.1.0
 	github.com/stretchr/testify v1.12.1
@@ -30,6 +31,7 @@ require (
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/rabbitmq/amqp091-go v1.17.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/twmb/franz-go v1.22.2 // indirect
 	github.com/twmb/franz-go/pkg/kadm v1.19.0 // indirect
@@ -65,6 +67,7 @@ replace (
 	github.com/otelcol-es/otelcol-es/eventsource => ../..
 	github.com/otelcol-es/otelcol-es/eventsource/kafkabus => ../../kafkabus
 	github.com/otelcol-es/otelcol-es/eventsource/pgstore => ../../pgstore
+	github.com/otelcol-es/otelcol-es/eventsource/rabbitbus => ../../rabbitbus
 	github.com/otelcol-es/otelcol-es/eventsource/semconv => ../../semconv
 	github.com/otelcol-es/otelcol-es/eventsource/sqlitestore => ../../sqlitestore
 )

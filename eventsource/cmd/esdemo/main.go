@@ -69,6 +69,7 @@ type config struct {
 	store           string
 	sqlitePath      string
 	postgresURL     string
+	rabbitmqURL     string
 }
 
 func parseFlags(args []string) (config, error) {
@@ -102,12 +103,13 @@ func parseFlags(args []string) (config, error) {
 		`what apply spans carry for the collector's lag: "reported" (cqrs.projection.lag_ms and the event timestamp), "event_timestamp" (no lag_ms), "link" (neither: projectionlag must join the producer)`)
 	fs.StringVar(&c.teeEndpoint, "tee-endpoint", "", "a second OTLP gRPC endpoint receiving the same spans (empty: none)")
 	fs.StringVar(&c.teeLagSource, "tee-lag-source", lagReported, "-lag-source for -tee-endpoint")
-	fs.StringVar(&c.bus, "bus", busMemory, `event bus: "memory" (in-process) or "kafka" (the projections consume in a second service)`)
+	fs.StringVar(&c.bus, "bus", busMemory, `event bus: "memory" (in-process), or "kafka" or "rabbitmq" (the projections consume in a second service)`)
 	fs.StringVar(&c.brokers, "brokers", "", "with -bus kafka: Kafka brokers host:port,... (empty: an in-process kfake broker)")
-	fs.StringVar(&c.topic, "topic", "", `with -bus kafka: the events topic (default "esdemo.events" in process, "esdemo.events.<run id>" on -brokers)`)
+	fs.StringVar(&c.rabbitmqURL, "rabbitmq-url", "", "with -bus rabbitmq: the broker, amqp://user:password@host:port/vhost (empty: a throw-away rabbitmq-server node)")
+	fs.StringVar(&c.topic, "topic", "", `with -bus kafka: the events topic (default "esdemo.events" in process, "esdemo.events.<run id>" on -brokers); with -bus rabbitmq: the exchange (default "esdemo.events.<run id>")`)
 	fs.IntVar(&c.partitions, "partitions", 1, "with -bus kafka: partitions of the topic the demo creates")
-	fs.StringVar(&c.consumerGroup, "consumer-group", "", "with -bus kafka: the projections' consumer group (default: -projection-service-name)")
-	fs.StringVar(&c.projService, "projection-service-name", "", `with -bus kafka: service.name of the projections (default "<service-name>-projections")`)
+	fs.StringVar(&c.consumerGroup, "consumer-group", "", "with -bus kafka|rabbitmq: the projections' consumer group (default: -projection-service-name)")
+	fs.StringVar(&c.projService, "projection-service-name", "", `with -bus kafka|rabbitmq: service.name of the projections (default "<service-name>-projections")`)
 	fs.StringVar(&c.store, "store", storeMemory, `event store, checkpoints, dead letters, snapshots: "memory", "sqlite" or "postgres"`)
 	fs.StringVar(&c.sqlitePath, "sqlite-path", "", "with -store sqlite: the database file (default: a temporary file removed at exit)")
 	fs.StringVar(&c.postgresURL, "postgres-url", "", "with -store postgres: the database URL (required), e.g. postgres://user@host:5432/db")
@@ -116,17 +118,24 @@ func parseFlags(args []string) (config, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if c.bus != busMemory && c.bus != busKafka {
-		return c, fmt.Errorf("-bus must be %s or %s, not %q", busMemory, busKafka, c.bus)
+	switch c.bus {
+	case busMemory, busKafka, busRabbitMQ:
+	default:
+		return c, fmt.Errorf("-bus must be %s, %s or %s, not %q", busMemory, busKafka, busRabbitMQ, c.bus)
 	}
-	if c.bus != busKafka {
-		for _, f := range []string{"brokers", "topic", "partitions", "consumer-group", "projection-service-name"} {
+	if c.bus == busMemory {
+		for _, f := range []string{"topic", "consumer-group", "projection-service-name"} {
 			if set[f] {
-				return c, fmt.Errorf("-%s needs -bus kafka", f)
+				return c, fmt.Errorf("-%s needs -bus kafka or rabbitmq", f)
 			}
 		}
 	} else if set["workers"] {
-		return c, errors.New("-workers is the in-process bus's: with -bus kafka the projections consume in one consumer group")
+		return c, fmt.Errorf("-workers is the in-process bus's: with -bus %s the projections consume in one consumer group", c.bus)
+	}
+	for f, bus := range map[string]string{"brokers": busKafka, "partitions": busKafka, "rabbitmq-url": busRabbitMQ} {
+		if set[f] && c.bus != bus {
+			return c, fmt.Errorf("-%s needs -bus %s", f, bus)
+		}
 	}
 	switch c.store {
 	case storeMemory, storeSQLite, storePostgres:
@@ -147,11 +156,11 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.projService == "" {
 		c.projService = c.service
-		if c.bus == busKafka {
+		if c.bus != busMemory {
 			c.projService = c.service + "-projections"
 		}
 	}
-	if c.bus == busKafka && c.projService == c.service {
+	if c.bus != busMemory && c.projService == c.service {
 		return c, errors.New("-projection-service-name must differ from -service-name")
 	}
 	switch {
@@ -269,10 +278,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	tps := []*sdktrace.TracerProvider{tp}
-	// With -bus kafka the projections run in a second service: its own provider and resource, the same
+	// Through a broker the projections run in a second service: its own provider and resource, the same
 	// ground truth.
 	projTP := tp
-	if cfg.bus == busKafka {
+	if cfg.bus != busMemory {
 		if projTP, err = newTracerProvider(ctx, cfg, cfg.projService, rec); err != nil {
 			return err
 		}
@@ -317,8 +326,8 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	rnd := rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x9e3779b97f4a7c15))
 
-	// Through Kafka, a SQL store publishes through its outbox and a relay.
-	st, err := openStores(ctx, cfg, opt, projOpt, cfg.bus == busKafka && cfg.store != storeMemory)
+	// Through a broker, a SQL store publishes through its outbox and a relay.
+	st, err := openStores(ctx, cfg, opt, projOpt, cfg.bus != busMemory && cfg.store != storeMemory)
 	if err != nil {
 		return err
 	}
@@ -329,25 +338,31 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}()
 	var (
 		bus        *eventsource.EventBus
-		kafka      *kafkaSide
+		broker     *brokerSide
 		relay      *eventsource.OutboxRelay
 		publisher  eventsource.EventPublisher
 		subscriber eventsource.EventSubscriber
 	)
-	if cfg.bus == busKafka {
-		if kafka, err = startKafka(ctx, cfg, tp, projTP, busMP, projBusMP); err != nil {
-			return err
-		}
-		defer kafka.close()
-		subscriber = kafka
+	switch cfg.bus {
+	case busKafka:
+		broker, err = startKafka(ctx, cfg, tp, projTP, busMP, projBusMP)
+	case busRabbitMQ:
+		broker, err = startRabbitMQ(ctx, cfg, tp, projTP)
+	}
+	if err != nil {
+		return err
+	}
+	if broker != nil {
+		defer broker.close()
+		subscriber = broker
 		if st.outbox != nil {
-			relay, err = eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: st.outbox, Publisher: kafka.publisher(),
+			relay, err = eventsource.NewOutboxRelay(eventsource.OutboxRelayConfig{Outbox: st.outbox, Publisher: broker.publisher(),
 				PollInterval: 20 * time.Millisecond, OnError: func(err error) { log.Warn("outbox relay", "err", err) }})
 			if err != nil {
 				return err
 			}
 		} else {
-			publisher = kafka.publisher()
+			publisher = broker.publisher()
 		}
 	} else {
 		bus = eventsource.NewEventBus(eventsource.EventBusConfig{Workers: cfg.workers, QueueSize: 4096}, opt)
@@ -382,8 +397,8 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		runners[p.Name()] = r
 	}
-	if kafka != nil {
-		kafka.consume(ctx, log)
+	if broker != nil {
+		broker.consume(ctx, log)
 	}
 	if relay != nil {
 		relay.Start(context.WithoutCancel(ctx))
@@ -520,12 +535,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	wg.Wait()
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drainTimeout)
 	defer cancel()
-	if kafka != nil {
+	if broker != nil {
 		// Caught up: every runner's checkpoint at the store's head, every record delivered, and the relay's
 		// last pass marked what it published (a pass stopped in between would leave published rows pending).
-		for !kafka.caughtUp(dctx, st.write.HeadPosition, runners) || relay != nil && relay.Stats().Published < kafka.published.Load() {
+		for !broker.caughtUp(dctx, st.write.HeadPosition, runners) || relay != nil && relay.Stats().Published < broker.published.Load() {
 			if dctx.Err() != nil {
-				log.Warn("projections did not catch up before exit", "published", kafka.published.Load())
+				log.Warn("projections did not catch up before exit", "published", broker.published.Load())
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -533,7 +548,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if relay != nil {
 			relay.Stop()
 		}
-		kafka.close() // the consumer commits and leaves the group
+		broker.close() // the consumer commits (Kafka) or acknowledges (RabbitMQ) and leaves
 	} else {
 		if err := bus.Drain(dctx); err != nil {
 			log.Warn("projections did not catch up before exit", "pending", bus.QueueDepth())
@@ -559,8 +574,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer rec.mu.Unlock()
 	gt := &rec.gt
 	gt.ProjectionServiceName, gt.Bus, gt.Store = cfg.projService, cfg.bus, cfg.store
-	if kafka != nil {
-		gt.Kafka = kafka.truth(relay != nil, cfg.partitions)
+	switch cfg.bus {
+	case busKafka:
+		gt.Kafka = broker.truth(relay != nil, cfg.partitions)
+	case busRabbitMQ:
+		gt.RabbitMQ = broker.truth(relay != nil, 0)
 	}
 	gt.DurationMs = float64(time.Since(start)) / float64(time.Millisecond)
 	gt.Replays = int(replays.Load())

@@ -39,10 +39,10 @@ func TestReadmeSnippetsBuild(t *testing.T) {
 	}
 
 	// The imports the quick start lists ("Imports: `context`, ..., `sdktrace "…/otel/sdk/trace"`"), with
-	// the README's abbreviations spelled out, plus the distributed setup's bus.
+	// the README's abbreviations spelled out, plus the distributed setup's buses.
 	line := regexp.MustCompile("(?s)\nImports: (.*?)\\. ").FindStringSubmatch(section("Quick start"))
 	require.NotNil(t, line, "the quick start lists no imports")
-	imports := []string{`"github.com/otelcol-es/otelcol-es/eventsource/kafkabus"`}
+	imports := []string{`"github.com/otelcol-es/otelcol-es/eventsource/kafkabus"`, `"github.com/otelcol-es/otelcol-es/eventsource/rabbitbus"`}
 	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(line[1], -1) {
 		spec := strings.NewReplacer("…/otel/", "go.opentelemetry.io/otel/", "…/eventsource", "github.com/otelcol-es/otelcol-es/eventsource").Replace(m[1])
 		if name, path, ok := strings.Cut(spec, " "); ok {

@@ -16,7 +16,7 @@ import (
 // groundTruth is printed as JSON at exit; README.md documents its shape.
 type groundTruth struct {
 	ServiceName string `json:"service_name"`
-	// ProjectionServiceName is the service the projections run in: service_name but with -bus kafka.
+	// ProjectionServiceName is the service the projections run in: service_name but with -bus kafka or rabbitmq.
 	ProjectionServiceName string                      `json:"projection_service_name"`
 	Bus                   string                      `json:"bus"`
 	Store                 string                      `json:"store"`
@@ -37,20 +37,24 @@ type groundTruth struct {
 	// ConsistencyDelay is command end → live apply end, by command type and
 	// projection: what projectionlag reports as cqrs.consistency.delay_ms.
 	ConsistencyDelay map[string]map[string]*stats `json:"consistency_delay_ms"`
-	// Kafka is set with -bus kafka.
-	Kafka *kafkaTruth `json:"kafka,omitempty"`
+	// Kafka is set with -bus kafka, RabbitMQ with -bus rabbitmq.
+	Kafka    *busTruth `json:"kafka,omitempty"`
+	RabbitMQ *busTruth `json:"rabbitmq,omitempty"`
 }
 
-// kafkaTruth describes the Kafka bus of a -bus kafka run.
-type kafkaTruth struct {
-	Brokers       string `json:"brokers"`
-	InProcess     bool   `json:"in_process"`
+// busTruth describes the broker bus of a -bus kafka or rabbitmq run.
+type busTruth struct {
+	// Brokers are Kafka's host:port list, or RabbitMQ's URL without its password.
+	Brokers string `json:"brokers"`
+	// InProcess: the demo ran its own broker (an in-process kfake, a throw-away rabbitmq-server node).
+	InProcess bool `json:"in_process"`
+	// Topic is Kafka's topic or RabbitMQ's exchange.
 	Topic         string `json:"topic"`
 	ConsumerGroup string `json:"consumer_group"`
-	Partitions    int    `json:"partitions"`
+	Partitions    int    `json:"partitions,omitempty"`
 	// Outbox: the events went through the store's outbox and a relay (-store sqlite|postgres).
 	Outbox bool `json:"outbox"`
-	// Published counts the events the brokers acknowledged (kafka.eventbus.messages.published).
+	// Published counts the events the brokers acknowledged (for Kafka, kafka.eventbus.messages.published).
 	Published int64 `json:"published"`
 	// Delivered counts, per projection, the records handed to its runner and settled.
 	Delivered map[string]int64 `json:"delivered"`
