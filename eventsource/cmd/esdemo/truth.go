@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +40,12 @@ type groundTruth struct {
 	// ConsistencyDelay is command end → live apply end, by command type and
 	// projection: what projectionlag reports as cqrs.consistency.delay_ms.
 	ConsistencyDelay map[string]map[string]*stats `json:"consistency_delay_ms"`
+	// ConsistencyDelayByCommand is the same by command type alone (its quantiles are not those of the
+	// projections' put together).
+	ConsistencyDelayByCommand map[string]*stats `json:"consistency_delay_ms_by_command_type"`
+	// QueryDurationMs is the duration of the query spans by query type, what the collector's
+	// cqrs.query.duration histogram observes.
+	QueryDurationMs map[string]*stats `json:"query_duration_ms"`
 	// Kafka is set with -bus kafka, RabbitMQ with -bus rabbitmq.
 	Kafka    *busTruth `json:"kafka,omitempty"`
 	RabbitMQ *busTruth `json:"rabbitmq,omitempty"`
@@ -95,9 +104,29 @@ type stats struct {
 	Mean  float64 `json:"mean"`
 	Min   float64 `json:"min"`
 	Max   float64 `json:"max"`
+	// P50, P95 and P99 are exact (nearest rank: the smallest value with at least that share of the
+	// values at or below it), computed from every value when the truth is written.
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+
+	values []float64
+}
+
+// MarshalJSON writes the stats with their quantiles.
+func (s *stats) MarshalJSON() ([]byte, error) {
+	type plain stats
+	out := plain(*s)
+	if n := len(s.values); n > 0 {
+		sorted := slices.Sorted(slices.Values(s.values))
+		rank := func(q float64) float64 { return sorted[max(0, int(math.Ceil(q*float64(n)))-1)] }
+		out.P50, out.P95, out.P99 = rank(0.50), rank(0.95), rank(0.99)
+	}
+	return json.Marshal(out)
 }
 
 func (s *stats) add(v float64) {
+	s.values = append(s.values, v)
 	if s.Count == 0 || v < s.Min {
 		s.Min = v
 	}
@@ -163,7 +192,9 @@ func (r *recorder) settle(id string, j *join) {
 			// The bus may apply an event before the command span has ended (the command is still
 			// returning): that delay is negative, and counts as 0, as projectionlag's default
 			// negative_lag (clamp) reports it.
-			m[a.projection].add(max(0, wallMs(a.end, j.cmdEnd)))
+			d := max(0, wallMs(a.end, j.cmdEnd))
+			m[a.projection].add(d)
+			addTo(r.gt.ConsistencyDelayByCommand, j.cmdType, d)
 		}
 		j.applies = j.applies[:0]
 	}
@@ -175,15 +206,17 @@ func (r *recorder) settle(id string, j *join) {
 func newRecorder(service string, appliers func(string) int) *recorder {
 	return &recorder{pending: map[string]*join{}, appliers: appliers,
 		commandEnds: map[trace.TraceID]time.Time{}, appendEnds: map[trace.SpanID]time.Time{}, gt: groundTruth{
-			ServiceName:      service,
-			Commands:         map[string]map[string]int64{},
-			EventsProduced:   eventsProduced{ByCommandType: map[string]int64{}, ByEventType: map[string]int64{}},
-			Queries:          map[string]map[string]int64{},
-			QueryResults:     map[string]*stats{},
-			Projections:      map[string]*projectionTruth{},
-			Lag:              map[string]*stats{semconv.PhaseLive: {}, semconv.PhaseReplay: {}},
-			Spans:            map[string]int64{},
-			ConsistencyDelay: map[string]map[string]*stats{},
+			ServiceName:               service,
+			Commands:                  map[string]map[string]int64{},
+			EventsProduced:            eventsProduced{ByCommandType: map[string]int64{}, ByEventType: map[string]int64{}},
+			Queries:                   map[string]map[string]int64{},
+			QueryResults:              map[string]*stats{},
+			Projections:               map[string]*projectionTruth{},
+			Lag:                       map[string]*stats{semconv.PhaseLive: {}, semconv.PhaseReplay: {}},
+			Spans:                     map[string]int64{},
+			ConsistencyDelay:          map[string]map[string]*stats{},
+			ConsistencyDelayByCommand: map[string]*stats{},
+			QueryDurationMs:           map[string]*stats{},
 		}}
 }
 
@@ -328,6 +361,8 @@ func (c spanCounter) OnEnd(s sdktrace.ReadOnlySpan) {
 		c.r.commandEnds[s.SpanContext().TraceID()] = s.EndTime()
 	case semconv.IsAppend(s.Name()):
 		c.r.appendEnds[s.SpanContext().SpanID()] = s.EndTime()
+	case strings.HasPrefix(s.Name(), semconv.SpanPrefixQuery):
+		addTo(c.r.gt.QueryDurationMs, strings.TrimPrefix(s.Name(), semconv.SpanPrefixQuery), wallMs(s.EndTime(), s.StartTime()))
 	}
 }
 func (spanCounter) Shutdown(context.Context) error   { return nil }
