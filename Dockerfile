@@ -2,6 +2,9 @@
 # static binary, CA certificates, a non-root user. `make image` builds it with buildah from a context holding
 # only otelcol-es (from `make build`: CGO_ENABLED=0) and ca-certificates.crt (the build host's bundle).
 #
+# `make image-sidecar` builds the lean sidecar build (builder-sidecar.yaml) into the same layout: it has no
+# embedded config, so it runs with --config (config/sidecar.yaml, as deploy/kubernetes/sidecar.yaml mounts it).
+#
 # Without arguments it runs the embedded default config (config/default.yaml). The environment below moves
 # its listeners from loopback to all interfaces: inside a container, loopback is reachable from nowhere else.
 # Outside a container the default stays on 127.0.0.1. Run another config with --config=/path/in/a/volume.
@@ -9,8 +12,10 @@ FROM scratch
 
 ARG VERSION=unknown
 ARG COMMIT=unknown
-LABEL org.opencontainers.image.title="otelcol-es" \
-      org.opencontainers.image.description="OpenTelemetry Collector distribution for event-sourced and CQRS applications" \
+ARG TITLE=otelcol-es
+ARG DESCRIPTION="OpenTelemetry Collector distribution for event-sourced and CQRS applications"
+LABEL org.opencontainers.image.title="${TITLE}" \
+      org.opencontainers.image.description="${DESCRIPTION}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${COMMIT}" \
       org.opencontainers.image.licenses="Apache-2.0"

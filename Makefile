@@ -14,7 +14,8 @@ VERSION    := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
 COMMIT     := $(or $(COMMIT),$(shell git describe --always --dirty --abbrev=12 --match='v[0-9]*' 2>/dev/null),unknown)
 VERSION_LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 IMAGE      ?= localhost/otelcol-es:$(VERSION)
-COMPONENTS := processor/cqrsside processor/projectionlag connector/spanmetrics-es
+SIDECAR_IMAGE ?= localhost/otelcol-es-sidecar:$(VERSION)
+COMPONENTS := processor/cqrsside processor/projectionlag processor/cqrsmetricsdrop connector/spanmetrics-es
 # Modules with their own go.mod, tested separately (deploy: the manifests' and rules' tests, with k8s.io/api).
 MODULES    := . eventsource/semconv eventsource eventsource/sqlitestore eventsource/pgstore eventsource/kafkabus eventsource/rabbitbus eventsource/cmd/esdemo eventsource/cmd/esoutbox reliability deploy
 # `make test` also covers the benchmark module and the distribution (its default-config hook).
@@ -32,7 +33,7 @@ ifneq ($(shell id -u),0)
 export OTELCOL_ES_SKIP_IMAGE_TEST ?= 1
 endif
 
-.PHONY: all build build-race build-sidecar demo load view image run test test-deps deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
+.PHONY: all build build-race build-sidecar demo load view image image-sidecar run test test-deps deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
 
 all: build
 
@@ -69,6 +70,15 @@ image: build
 	buildah build --quiet --layers=false -f Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
 	  -t $(IMAGE) bin/image
 
+# The sidecar image: the same layout around the lean sidecar build (deploy/kubernetes/sidecar.yaml runs it).
+image-sidecar: build-sidecar
+	rm -rf bin/image-sidecar && mkdir -p bin/image-sidecar
+	cp $(SIDECAR_BIN) bin/image-sidecar/otelcol-es
+	cp /etc/ssl/certs/ca-certificates.crt bin/image-sidecar/
+	buildah build --quiet --layers=false -f Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	  --build-arg TITLE=otelcol-es-sidecar --build-arg DESCRIPTION="otelcol-es for a sidecar next to one app" \
+	  -t $(SIDECAR_IMAGE) bin/image-sidecar
+
 # esload: a CQRS span stream at a fixed rate into an OTLP/gRPC endpoint, with the totals it sent (JSON).
 load:
 	$(GO) build -o $(LOAD_BIN) ./cmd/esload
@@ -85,7 +95,7 @@ run: build demo view
 # it for 10 minutes on the normal build).
 test: test-deps build build-race build-sidecar demo load view
 	@if [ "$$OTELCOL_ES_SKIP_IMAGE_TEST" = 1 ]; then echo "OTELCOL_ES_SKIP_IMAGE_TEST=1: the image test is skipped (it needs root)"; fi
-	@for m in $(TEST_MODULES); do echo "== go test $$m"; (cd $$m && OTELCOL_ES_BIN=$(CURDIR)/$(RACE_BIN) OTELCOL_ES_RELEASE_BIN=$(CURDIR)/$(BIN) \
+	@for m in $(TEST_MODULES); do echo "== go test $$m"; (cd $$m && OTELCOL_ES_BIN=$(CURDIR)/$(RACE_BIN) OTELCOL_ES_RELEASE_BIN=$(CURDIR)/$(BIN) OTELCOL_ES_SIDECAR_BIN=$(CURDIR)/$(SIDECAR_BIN) \
 	  $(GO) test $(GOTESTFLAGS) -timeout 30m ./...) || exit 1; done
 
 # What the tests need besides Go (prometheus/promtool, postgresql, buildah), installed from Debian's packages

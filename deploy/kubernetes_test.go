@@ -161,7 +161,7 @@ func collectors(t *testing.T, m manifest) []collectorSpec {
 		all := append(append([]corev1.Container(nil), pod.InitContainers...), pod.Containers...)
 		for i := range all {
 			c := &all[i]
-			if !strings.HasPrefix(c.Image, "otelcol-es:") {
+			if !strings.HasPrefix(c.Image, "otelcol-es:") && !strings.HasPrefix(c.Image, "otelcol-es-sidecar:") {
 				continue
 			}
 			where := fmt.Sprintf("%s: %s, container %s", m.file, owner, c.Name)
@@ -272,17 +272,27 @@ func distVersion(t *testing.T) string {
 
 // collectorBinary is $OTELCOL_ES_BIN (set by `make test`), else cmd/otelcol-es built into a temporary dir.
 func collectorBinary(t *testing.T) string {
+	return binary(t, "OTELCOL_ES_BIN", "otelcol-es")
+}
+
+// sidecarBinary is the lean sidecar build the sidecar image carries: $OTELCOL_ES_SIDECAR_BIN (set by
+// `make test`), else cmd/otelcol-es-sidecar built into a temporary dir.
+func sidecarBinary(t *testing.T) string {
+	return binary(t, "OTELCOL_ES_SIDECAR_BIN", "otelcol-es-sidecar")
+}
+
+func binary(t *testing.T, env, dist string) string {
 	t.Helper()
-	if bin := os.Getenv("OTELCOL_ES_BIN"); bin != "" {
+	if bin := os.Getenv(env); bin != "" {
 		if _, err := os.Stat(bin); err == nil {
 			return bin
 		}
 	}
-	bin := filepath.Join(t.TempDir(), "otelcol-es")
+	bin := filepath.Join(t.TempDir(), dist)
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	cmd.Dir = filepath.Join("..", "cmd", "otelcol-es")
+	cmd.Dir = filepath.Join("..", "cmd", dist)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building otelcol-es (run `make build` and set OTELCOL_ES_BIN to reuse one): %v\n%s", err, out)
+		t.Fatalf("building %s (run `make build build-sidecar` and set %s to reuse one): %v\n%s", dist, env, err, out)
 	}
 	return bin
 }
@@ -290,9 +300,10 @@ func collectorBinary(t *testing.T) string {
 var requiredEnv = regexp.MustCompile(`\$\{env:([A-Za-z0-9_]+)\}`)
 
 // Every collector in the manifests runs the shipped config it says (verbatim), with every variable that
-// config requires, on the image of this release; `otelcol-es validate` accepts it with the pod's environment.
+// config requires, on the image of this release (the sidecar image where the config is config/sidecar.yaml);
+// that image's binary validates it with the pod's environment.
 func TestKubernetesCollectorConfigsValidate(t *testing.T) {
-	bin := collectorBinary(t)
+	full, sidecar := collectorBinary(t), sidecarBinary(t)
 	version := distVersion(t)
 	for _, m := range loadManifests(t) {
 		want, err := os.ReadFile(filepath.Join("..", "config", shippedConfig[m.file]))
@@ -301,8 +312,12 @@ func TestKubernetesCollectorConfigsValidate(t *testing.T) {
 		}
 		for _, c := range collectors(t, m) {
 			t.Run(c.where, func(t *testing.T) {
-				if c.image != "otelcol-es:"+version {
-					t.Errorf("image %s, want otelcol-es:%s (dist.version in builder-config.yaml)", c.image, version)
+				image, bin := "otelcol-es:"+version, full
+				if shippedConfig[m.file] == "sidecar.yaml" {
+					image, bin = "otelcol-es-sidecar:"+version, sidecar
+				}
+				if c.image != image {
+					t.Errorf("image %s, want %s (dist.version in builder-config.yaml)", c.image, image)
 				}
 				if c.container != nil && c.config != string(want) {
 					t.Errorf("the ConfigMap is not config/%s verbatim: copy it again", shippedConfig[m.file])

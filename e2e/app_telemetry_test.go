@@ -558,8 +558,8 @@ func TestAppTelemetryDefaultConfig(t *testing.T) {
 	assert.Equal(t, float64(logs.LogRecordCount()), tel.Sum("otelcol_receiver_accepted_log_records", otlpReceiver), "log records accepted")
 	assert.Zero(t, tel.Sum("otelcol_receiver_refused_log_records", otlpReceiver), "log records refused")
 	assert.Zero(t, tel.Sum("otelcol_exporter_send_failed_log_records", nil), "log records the debug exporter failed to send")
-	assert.Equal(t, 1.0, tel.Sum("otelcol_processor_filter_datapoints_filtered", map[string]string{"filter": "filter/drop_cqrs"}),
-		"cqrs.* points dropped by filter/drop_cqrs")
+	assert.Equal(t, 1.0, tel.Sum("otelcol_processor_cqrsmetricsdrop_datapoints_dropped", nil),
+		"cqrs.* points dropped by cqrsmetricsdrop")
 
 	// Still exact after more connector flushes; every cqrs_* series as it was; the only new families are
 	// the app's.
@@ -895,8 +895,8 @@ func TestAppTelemetrySidecarConfig(t *testing.T) {
 	assert.Zero(t, tel.Sum("otelcol_receiver_refused_metric_points", otlpReceiver), "metric points refused")
 	assert.EqualValues(t, len(wantLogs), tel.Sum("otelcol_receiver_accepted_log_records", otlpReceiver), "log records accepted")
 	assert.Zero(t, tel.Sum("otelcol_receiver_refused_log_records", otlpReceiver), "log records refused")
-	assert.Equal(t, 1.0, tel.Sum("otelcol_processor_filter_datapoints_filtered", map[string]string{"filter": "filter/drop_cqrs"}),
-		"cqrs.* points dropped by filter/drop_cqrs")
+	assert.Equal(t, 1.0, tel.Sum("otelcol_processor_cqrsmetricsdrop_datapoints_dropped", nil),
+		"cqrs.* points dropped by cqrsmetricsdrop")
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
@@ -1330,8 +1330,8 @@ func TestAppTelemetryEveryShippedConfig(t *testing.T) {
 			assert.Zero(t, tel.Sum("otelcol_receiver_refused_metric_points", otlpReceiver), "metric points refused")
 			assert.Zero(t, tel.Sum("otelcol_receiver_refused_log_records", otlpReceiver), "log records refused")
 			if !tc.keepsRogue {
-				assert.Equal(t, 1.0, tel.Sum("otelcol_processor_filter_datapoints_filtered", map[string]string{"filter": "filter/drop_cqrs"}),
-					"cqrs.* points dropped by filter/drop_cqrs")
+				assert.Equal(t, 1.0, tel.Sum("otelcol_processor_cqrsmetricsdrop_datapoints_dropped", nil),
+					"cqrs.* points dropped by cqrsmetricsdrop")
 			}
 		})
 	}
@@ -1396,7 +1396,7 @@ func TestAppTelemetryShippedConfigsWiring(t *testing.T) {
 				assert.Equalf(t, slices.Contains(traces.Processors, "batch"), slices.Contains(p.Processors, "batch"),
 					"%s batches (or not) as traces does", id)
 				if signal == "metrics" {
-					assert.Equalf(t, derives, slices.Contains(p.Processors, "filter/drop_cqrs"),
+					assert.Equalf(t, derives, slices.Contains(p.Processors, "cqrsmetricsdrop"),
 						"%s drops incoming cqrs.* if and only if the config derives them", id)
 				}
 			}

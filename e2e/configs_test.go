@@ -36,20 +36,21 @@ func shippedConfigs(t *testing.T) []string {
 func TestComponentsListsOwnComponents(t *testing.T) {
 	out, err := exec.Command(collectorBin, "components").CombinedOutput()
 	require.NoError(t, err, string(out))
-	for _, name := range []string{"cqrsside", "projectionlag", "spanmetrics_es"} {
+	for _, name := range []string{"cqrsside", "projectionlag", "cqrsmetricsdrop", "spanmetrics_es"} {
 		assert.Contains(t, string(out), "name: "+name)
 	}
 }
 
-// The lean sidecar build has the three components and what config/sidecar.yaml needs, and none of the
-// heavy ones (Kafka, the Prometheus receiver, load balancing, tail sampling) whose start-up cost it avoids.
+// The lean sidecar build has the components and what config/sidecar.yaml needs, and none of the heavy ones
+// (Kafka, the Prometheus receiver, load balancing, tail sampling, the filter processor's OTTL) whose start-up
+// cost and resident pages it avoids.
 func TestSidecarBuildIsLean(t *testing.T) {
 	out, err := exec.Command(sidecarBin, "components").CombinedOutput()
 	require.NoError(t, err, string(out))
-	for _, name := range []string{"cqrsside", "projectionlag", "spanmetrics_es", "otlp", "memory_limiter", "batch", "filter", "health_check"} {
+	for _, name := range []string{"cqrsside", "projectionlag", "cqrsmetricsdrop", "spanmetrics_es", "otlp", "memory_limiter", "batch", "health_check"} {
 		assert.Contains(t, string(out), "name: "+name)
 	}
-	for _, name := range []string{"kafka", "prometheus", "loadbalancing", "tail_sampling"} {
+	for _, name := range []string{"kafka", "prometheus", "loadbalancing", "tail_sampling", "filter", "transform"} {
 		assert.NotContains(t, string(out), "name: "+name)
 	}
 	out, err = runWithEnv([]string{"OTELCOL_ES_BACKEND=127.0.0.1:4317"}, sidecarBin, "validate", "--config", filepath.Join("..", "config", "sidecar.yaml"))

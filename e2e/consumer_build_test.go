@@ -76,7 +76,7 @@ func TestComponentsBuildOutsideTheRepo(t *testing.T) {
 	run(t, dist, append(env, "CGO_ENABLED=0"), "go", "build", "-o", bin, ".")
 
 	components := string(runOut(t, work, nil, bin, "components"))
-	for _, c := range []string{"cqrsside", "projectionlag", "spanmetrics_es"} {
+	for _, c := range []string{"cqrsside", "projectionlag", "cqrsmetricsdrop", "spanmetrics_es"} {
 		require.Contains(t, components, "name: "+c, "the consumer's distribution lists %s", c)
 	}
 	require.Contains(t, components, "module: "+projectModule+" "+version)
@@ -201,6 +201,8 @@ processors:
     import: %[3]s/processor/cqrsside
   - gomod: %[3]s %[4]s
     import: %[3]s/processor/projectionlag
+  - gomod: %[3]s %[4]s
+    import: %[3]s/processor/cqrsmetricsdrop
 connectors:
   - gomod: %[3]s %[4]s
     import: %[3]s/connector/spanmetrics-es
@@ -218,6 +220,7 @@ const consumerConfig = `receivers:
 processors:
   cqrsside:
   projectionlag:
+  cqrsmetricsdrop:
 connectors:
   spanmetrics_es:
 exporters:
@@ -230,6 +233,10 @@ service:
       exporters: [spanmetrics_es]
     metrics:
       receivers: [spanmetrics_es]
+      exporters: [debug]
+    metrics/app:
+      receivers: [otlp]
+      processors: [cqrsmetricsdrop]
       exporters: [debug]
 `
 

@@ -34,15 +34,6 @@ const imageUser = "10001:10001"
 // health checks, takes OTLP and serves the CQRS metrics. Containers can't be run with podman on these
 // machines; buildah and chroot need root (CI runs as root). OTELCOL_ES_SKIP_IMAGE_TEST=1 skips it elsewhere.
 func TestImage(t *testing.T) {
-	if os.Getenv("OTELCOL_ES_SKIP_IMAGE_TEST") == "1" {
-		t.Skip("OTELCOL_ES_SKIP_IMAGE_TEST=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("building and running the image needs root (buildah, chroot); set OTELCOL_ES_SKIP_IMAGE_TEST=1 to skip")
-	}
-	if _, err := exec.LookPath("buildah"); err != nil {
-		t.Fatal("this test needs buildah: `apt-get install -y buildah` (Debian); .ci/run installs it")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	root := tb.RepoRoot()
@@ -51,34 +42,7 @@ func TestImage(t *testing.T) {
 	if image == "" {
 		image = "localhost/otelcol-es:" + version
 	}
-
-	out, err := retryTransient(t, 3, func() ([]byte, error) {
-		build := exec.CommandContext(ctx, "make", "-C", root, "--no-print-directory", "image", "IMAGE="+image)
-		build.Env = withoutEnv(os.Environ(), "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
-		return build.CombinedOutput()
-	})
-	require.NoError(t, err, "make image:\n%s", out)
-
-	out, err = exec.CommandContext(ctx, "buildah", "inspect", "--type", "image", image).Output()
-	require.NoError(t, err)
-	var inspect struct {
-		OCIv1 struct {
-			OS           string `json:"os"`
-			Architecture string `json:"architecture"`
-			Config       struct {
-				User         string              `json:"User"`
-				Env          []string            `json:"Env"`
-				Entrypoint   []string            `json:"Entrypoint"`
-				Cmd          []string            `json:"Cmd"`
-				ExposedPorts map[string]struct{} `json:"ExposedPorts"`
-				Labels       map[string]string   `json:"Labels"`
-			} `json:"config"`
-		} `json:"OCIv1"`
-	}
-	require.NoError(t, json.Unmarshal(out, &inspect))
-	cfg := inspect.OCIv1.Config
-	assert.Equal(t, "linux", inspect.OCIv1.OS)
-	assert.Equal(t, imageUser, cfg.User, "a non-root user")
+	cfg, rootfs := buildImage(ctx, t, "image", image)
 	assert.Equal(t, []string{"/otelcol-es"}, cfg.Entrypoint)
 	assert.Empty(t, cfg.Cmd, "no arguments: the embedded default config")
 	for _, p := range []string{"4317/tcp", "4318/tcp", "8889/tcp", "8888/tcp", "13133/tcp"} {
@@ -104,42 +68,36 @@ func TestImage(t *testing.T) {
 	}
 	assert.Equal(t, "0.0.0.0", env["OTELCOL_ES_TELEMETRY_HOST"])
 
-	// The image's root filesystem, as a container runtime would unpack it.
-	ctr, err := exec.CommandContext(ctx, "buildah", "from", "--pull=never", image).Output()
-	require.NoError(t, err)
-	name := strings.TrimSpace(string(ctr))
-	t.Cleanup(func() { _ = exec.Command("buildah", "rm", name).Run() })
-	mnt, err := exec.CommandContext(ctx, "buildah", "mount", name).Output()
-	require.NoError(t, err)
-	rootfs := strings.TrimSpace(string(mnt))
-	t.Cleanup(func() { _ = exec.Command("buildah", "umount", name).Run() })
+	ports, runEnv := imageEnv(t, cfg)
+	ver := exec.CommandContext(ctx, "chroot", "--userspec="+imageUser, rootfs, cfg.Entrypoint[0], "--version")
+	ver.Env = runEnv
+	out, err := ver.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, fmt.Sprintf("otelcol-es version %s (commit %s)\n", version, commit), string(out))
 
-	var files []string
-	require.NoError(t, filepath.Walk(rootfs, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			rel, _ := filepath.Rel(rootfs, p)
-			files = append(files, rel)
-		}
-		return err
-	}))
-	assert.ElementsMatch(t, []string{"otelcol-es", "etc/ssl/certs/ca-certificates.crt"}, files, "FROM scratch: the binary and the CA bundle only")
-	bin, err := elf.Open(filepath.Join(rootfs, "otelcol-es"))
+	col := startImage(t, rootfs, cfg, runEnv, ports)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", col.Process.Pid))
 	require.NoError(t, err)
-	for _, p := range bin.Progs {
-		assert.NotEqual(t, elf.PT_INTERP, p.Type, "the binary asks for a dynamic loader: build it with CGO_ENABLED=0")
-	}
-	bin.Close()
-	pem, err := os.ReadFile(filepath.Join(rootfs, "etc/ssl/certs/ca-certificates.crt"))
-	require.NoError(t, err)
-	assert.True(t, x509.NewCertPool().AppendCertsFromPEM(pem), "the CA bundle holds no certificate")
-
-	// A container runtime gives the process /proc and /sys (memory_limiter reads its cgroup's limit there).
-	for _, d := range []string{"proc", "sys"} {
-		mountInto(t, "/"+d, filepath.Join(rootfs, d))
+	uid := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindSubmatch(status)
+	require.NotNil(t, uid)
+	assert.Equal(t, strings.Split(imageUser, ":")[0], string(uid[1]), "the collector runs as the image's user")
+	for _, k := range []string{"OTELCOL_ES_OTLP_GRPC", "OTELCOL_ES_PROMETHEUS", "OTELCOL_ES_HEALTH"} {
+		assert.Truef(t, listensOnAll(t, col.Process.Pid, ports[k]), "%s: port %s is not bound to 0.0.0.0", k, ports[k])
 	}
 
-	// chroot as the image's user, with the image's environment and nothing else (ports moved to free ones,
-	// the hosts left as the image sets them).
+	c := &tb.Collector{GRPC: "127.0.0.1:" + ports["OTELCOL_ES_OTLP_GRPC"]}
+	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "cqrs-conventions-traces.json")))
+	tb.WaitForValue(ctx, t, "http://127.0.0.1:"+ports["OTELCOL_ES_PROMETHEUS"]+"/metrics", 90*time.Second, "cqrs_command_total",
+		map[string]string{"command_type": "PlaceOrder", "command_status": "success"}, 2)
+	tel, err := tb.Scrape(ctx, "http://127.0.0.1:"+ports["OTELCOL_ES_TELEMETRY_PORT"]+"/metrics")
+	require.NoError(t, err)
+	assert.True(t, tel.Has("otelcol_receiver_accepted_spans"), "the collector's own metrics")
+}
+
+// imageEnv is the image's environment with every OTELCOL_ES_* listener moved to a free port on the host the
+// image sets, plus a free telemetry port: the ports by variable, and the environment for the process.
+func imageEnv(t *testing.T, cfg imageConfig) (map[string]string, []string) {
+	t.Helper()
 	runEnv := []string{}
 	ports := map[string]string{}
 	for _, kv := range cfg.Env {
@@ -153,14 +111,15 @@ func TestImage(t *testing.T) {
 	ports["OTELCOL_ES_TELEMETRY_PORT"] = tb.Port(tb.ReservedAddr(t))
 	runEnv = append(runEnv, "OTELCOL_ES_TELEMETRY_PORT="+ports["OTELCOL_ES_TELEMETRY_PORT"])
 
-	ver := exec.CommandContext(ctx, "chroot", "--userspec="+imageUser, rootfs, cfg.Entrypoint[0], "--version")
-	ver.Env = runEnv
-	out, err = ver.CombinedOutput()
-	require.NoError(t, err, string(out))
-	assert.Equal(t, fmt.Sprintf("otelcol-es version %s (commit %s)\n", version, commit), string(out))
+	return ports, runEnv
+}
 
-	col := exec.Command("chroot", append([]string{"--userspec=" + imageUser, rootfs}, cfg.Entrypoint...)...)
-	col.Env = runEnv
+// startImage runs the image's entrypoint (and args) in rootfs with chroot as the image's user, with env and
+// nothing else, stops it at the end of the test, and waits until its health_check answers 200.
+func startImage(t *testing.T, rootfs string, cfg imageConfig, env []string, ports map[string]string, args ...string) *exec.Cmd {
+	t.Helper()
+	col := exec.Command("chroot", append(append([]string{"--userspec=" + imageUser, rootfs}, cfg.Entrypoint...), args...)...)
+	col.Env = env
 	colOut := &tb.SyncBuffer{}
 	col.Stdout, col.Stderr = colOut, colOut
 	require.NoError(t, col.Start())
@@ -188,22 +147,86 @@ func TestImage(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	}, 60*time.Second, 200*time.Millisecond, "health_check never answered 200 at %s", health)
 
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", col.Process.Pid))
-	require.NoError(t, err)
-	uid := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindSubmatch(status)
-	require.NotNil(t, uid)
-	assert.Equal(t, strings.Split(imageUser, ":")[0], string(uid[1]), "the collector runs as the image's user")
-	for _, k := range []string{"OTELCOL_ES_OTLP_GRPC", "OTELCOL_ES_PROMETHEUS", "OTELCOL_ES_HEALTH"} {
-		assert.Truef(t, listensOnAll(t, col.Process.Pid, ports[k]), "%s: port %s is not bound to 0.0.0.0", k, ports[k])
-	}
+	return col
+}
 
-	c := &tb.Collector{GRPC: "127.0.0.1:" + ports["OTELCOL_ES_OTLP_GRPC"]}
-	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "cqrs-conventions-traces.json")))
-	tb.WaitForValue(ctx, t, "http://127.0.0.1:"+ports["OTELCOL_ES_PROMETHEUS"]+"/metrics", 90*time.Second, "cqrs_command_total",
-		map[string]string{"command_type": "PlaceOrder", "command_status": "success"}, 2)
-	tel, err := tb.Scrape(ctx, "http://127.0.0.1:"+ports["OTELCOL_ES_TELEMETRY_PORT"]+"/metrics")
+// imageConfig is the part of an image's OCI configuration the tests read.
+type imageConfig struct {
+	User         string              `json:"User"`
+	Env          []string            `json:"Env"`
+	Entrypoint   []string            `json:"Entrypoint"`
+	Cmd          []string            `json:"Cmd"`
+	ExposedPorts map[string]struct{} `json:"ExposedPorts"`
+	Labels       map[string]string   `json:"Labels"`
+}
+
+// buildImage runs `make <target> IMAGE=<image>` (buildah), checks what every otelcol-es image is (linux, the
+// non-root user, FROM scratch: the static binary and the CA bundle only), and returns the image's
+// configuration and its root filesystem (buildah mount), with /proc and /sys mounted as a container runtime
+// would give them (memory_limiter reads its cgroup's limit there). It skips with OTELCOL_ES_SKIP_IMAGE_TEST=1
+// and fails without root or buildah.
+func buildImage(ctx context.Context, t *testing.T, target, image string) (imageConfig, string) {
+	t.Helper()
+	if os.Getenv("OTELCOL_ES_SKIP_IMAGE_TEST") == "1" {
+		t.Skip("OTELCOL_ES_SKIP_IMAGE_TEST=1")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("building and running the image needs root (buildah, chroot); set OTELCOL_ES_SKIP_IMAGE_TEST=1 to skip")
+	}
+	if _, err := exec.LookPath("buildah"); err != nil {
+		t.Fatal("this test needs buildah: `apt-get install -y buildah` (Debian); .ci/run installs it")
+	}
+	out, err := retryTransient(t, 3, func() ([]byte, error) {
+		build := exec.CommandContext(ctx, "make", "-C", tb.RepoRoot(), "--no-print-directory", target,
+			"IMAGE="+image, "SIDECAR_IMAGE="+image)
+		build.Env = withoutEnv(os.Environ(), "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+		return build.CombinedOutput()
+	})
+	require.NoError(t, err, "make %s:\n%s", target, out)
+
+	out, err = exec.CommandContext(ctx, "buildah", "inspect", "--type", "image", image).Output()
 	require.NoError(t, err)
-	assert.True(t, tel.Has("otelcol_receiver_accepted_spans"), "the collector's own metrics")
+	var inspect struct {
+		OCIv1 struct {
+			OS     string      `json:"os"`
+			Config imageConfig `json:"config"`
+		} `json:"OCIv1"`
+	}
+	require.NoError(t, json.Unmarshal(out, &inspect))
+	assert.Equal(t, "linux", inspect.OCIv1.OS)
+	assert.Equal(t, imageUser, inspect.OCIv1.Config.User, "a non-root user")
+
+	ctr, err := exec.CommandContext(ctx, "buildah", "from", "--pull=never", image).Output()
+	require.NoError(t, err)
+	name := strings.TrimSpace(string(ctr))
+	t.Cleanup(func() { _ = exec.Command("buildah", "rm", name).Run() })
+	mnt, err := exec.CommandContext(ctx, "buildah", "mount", name).Output()
+	require.NoError(t, err)
+	rootfs := strings.TrimSpace(string(mnt))
+	t.Cleanup(func() { _ = exec.Command("buildah", "umount", name).Run() })
+
+	var files []string
+	require.NoError(t, filepath.Walk(rootfs, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			rel, _ := filepath.Rel(rootfs, p)
+			files = append(files, rel)
+		}
+		return err
+	}))
+	assert.ElementsMatch(t, []string{"otelcol-es", "etc/ssl/certs/ca-certificates.crt"}, files, "FROM scratch: the binary and the CA bundle only")
+	bin, err := elf.Open(filepath.Join(rootfs, "otelcol-es"))
+	require.NoError(t, err)
+	for _, p := range bin.Progs {
+		assert.NotEqual(t, elf.PT_INTERP, p.Type, "the binary asks for a dynamic loader: build it with CGO_ENABLED=0")
+	}
+	bin.Close()
+	pem, err := os.ReadFile(filepath.Join(rootfs, "etc/ssl/certs/ca-certificates.crt"))
+	require.NoError(t, err)
+	assert.True(t, x509.NewCertPool().AppendCertsFromPEM(pem), "the CA bundle holds no certificate")
+	for _, d := range []string{"proc", "sys"} {
+		mountInto(t, "/"+d, filepath.Join(rootfs, d))
+	}
+	return inspect.OCIv1.Config, rootfs
 }
 
 // transientBuildah matches the storage races buildah reports when other buildah or podman processes use the
@@ -305,4 +328,50 @@ func TestRetryTransient(t *testing.T) {
 			assert.Equal(t, tc.fails, err != nil)
 		})
 	}
+}
+
+// sidecarImageBudget is what the sidecar image may weigh (its two files): the performance issue's 50 MB.
+const sidecarImageBudget = 50_000_000
+
+// TestSidecarImage builds the sidecar image (`make image-sidecar`: the lean build of builder-sidecar.yaml in
+// the same FROM scratch layout) and runs it as deploy/kubernetes/sidecar.yaml does: config/sidecar.yaml
+// mounted at /etc/otelcol-es/config.yaml, the backend named by OTELCOL_ES_BACKEND. It weighs at most 50 MB,
+// starts, takes the app's spans on the image's listeners and sends the backend the CQRS metrics it derives.
+func TestSidecarImage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	image := "localhost/otelcol-es-sidecar:" + distVersion(t)
+	cfg, rootfs := buildImage(ctx, t, "image-sidecar", image)
+	assert.Equal(t, "otelcol-es-sidecar", cfg.Labels["org.opencontainers.image.title"])
+	var size int64
+	for _, f := range []string{"otelcol-es", "etc/ssl/certs/ca-certificates.crt"} {
+		fi, err := os.Stat(filepath.Join(rootfs, f))
+		require.NoError(t, err)
+		size += fi.Size()
+	}
+	t.Logf("sidecar image: %.1f MB", float64(size)/1e6)
+	assert.LessOrEqual(t, size, int64(sidecarImageBudget), "the sidecar image's files")
+
+	// The config goes where the Kubernetes manifest mounts it (buildah's mount is writable; the container is
+	// removed at the end of the test).
+	conf, err := os.ReadFile(filepath.Join("..", "config", "sidecar.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Join(rootfs, "etc", "otelcol-es"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(rootfs, "etc", "otelcol-es", "config.yaml"), conf, 0o644))
+
+	backend := startOTLPBackend(t)
+	ports, env := imageEnv(t, cfg)
+	env = append(env, "OTELCOL_ES_BACKEND="+backend.addr, "OTELCOL_ES_INSTANCE_ID=orders-0")
+	startImage(t, rootfs, cfg, env, ports, "--config=/etc/otelcol-es/config.yaml")
+
+	c := &tb.Collector{GRPC: "127.0.0.1:" + ports["OTELCOL_ES_OTLP_GRPC"]}
+	tb.Send(ctx, t, c, tb.GRPC, tb.WithFreshIDs(tb.LoadTraces(t, "cqrs-conventions-traces.json")))
+	require.Eventually(t, func() bool {
+		for key := range backend.derivedCQRS() {
+			if strings.HasPrefix(key, "cqrs.command.total") {
+				return true
+			}
+		}
+		return false
+	}, 90*time.Second, 200*time.Millisecond, "the backend never got cqrs.command.total from the sidecar image")
 }

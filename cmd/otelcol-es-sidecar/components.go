@@ -4,8 +4,8 @@ package main
 
 import (
 	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
-	filterprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
 	spanmetricses "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es"
+	cqrsmetricsdrop "github.com/otelcol-es/otelcol-es/processor/cqrsmetricsdrop"
 	cqrsside "github.com/otelcol-es/otelcol-es/processor/cqrsside"
 	projectionlag "github.com/otelcol-es/otelcol-es/processor/projectionlag"
 	"go.opentelemetry.io/collector/component"
@@ -78,9 +78,9 @@ func components() (otelcol.Factories, error) {
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		batchprocessor.NewFactory(),
 		memorylimiterprocessor.NewFactory(),
-		filterprocessor.NewFactory(),
 		cqrsside.NewFactory(),
 		projectionlag.NewFactory(),
+		cqrsmetricsdrop.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -88,9 +88,9 @@ func components() (otelcol.Factories, error) {
 	factories.ProcessorModules = makeModulesMap(factories.Processors, map[component.Type]string{
 		batchprocessor.NewFactory().Type():         "go.opentelemetry.io/collector/processor/batchprocessor v0.165.0",
 		memorylimiterprocessor.NewFactory().Type(): "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.165.0",
-		filterprocessor.NewFactory().Type():        "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.161.0",
 		cqrsside.NewFactory().Type():               "github.com/otelcol-es/otelcol-es v0.1.0",
 		projectionlag.NewFactory().Type():          "github.com/otelcol-es/otelcol-es v0.1.0",
+		cqrsmetricsdrop.NewFactory().Type():        "github.com/otelcol-es/otelcol-es v0.1.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](

@@ -22,6 +22,7 @@ import (
 	kafkareceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kafkareceiver"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 	spanmetricses "github.com/otelcol-es/otelcol-es/connector/spanmetrics-es"
+	cqrsmetricsdrop "github.com/otelcol-es/otelcol-es/processor/cqrsmetricsdrop"
 	cqrsside "github.com/otelcol-es/otelcol-es/processor/cqrsside"
 	projectionlag "github.com/otelcol-es/otelcol-es/processor/projectionlag"
 	"go.opentelemetry.io/collector/component"
@@ -132,6 +133,7 @@ func components() (otelcol.Factories, error) {
 		probabilisticsamplerprocessor.NewFactory(),
 		cqrsside.NewFactory(),
 		projectionlag.NewFactory(),
+		cqrsmetricsdrop.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -147,6 +149,7 @@ func components() (otelcol.Factories, error) {
 		probabilisticsamplerprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor v0.165.1",
 		cqrsside.NewFactory().Type():                      "github.com/otelcol-es/otelcol-es v0.1.0",
 		projectionlag.NewFactory().Type():                 "github.com/otelcol-es/otelcol-es v0.1.0",
+		cqrsmetricsdrop.NewFactory().Type():               "github.com/otelcol-es/otelcol-es v0.1.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](

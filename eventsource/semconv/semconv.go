@@ -296,6 +296,9 @@ const (
 	EventAttrAppliedTraceState = "cqrs.projection.tracestate"
 )
 
+// MetricNamespace starts the name of every metric the collector derives from spans.
+const MetricNamespace = "cqrs."
+
 // Metric names (seed 000, plus otelcol-es additions).
 const (
 	MetricCommandDuration           = "cqrs.command.duration"

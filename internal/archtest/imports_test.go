@@ -23,13 +23,14 @@ var shared = []string{"eventsource/semconv", "internal/join", "internal/ringmap"
 // (cmd/..., e2e, internal/testbed, ...): they may import anything, and no
 // component may import them.
 var mayImport = map[string][]string{
-	"processor/cqrsside":       shared,
-	"processor/projectionlag":  shared,
-	"connector/spanmetrics-es": shared,
-	"internal/join":            {"internal/ringmap"},
-	"internal/ringmap":         nil,
-	"internal/spanattr":        {"eventsource/semconv"},
-	"eventsource/semconv":      nil,
+	"processor/cqrsside":        shared,
+	"processor/projectionlag":   shared,
+	"processor/cqrsmetricsdrop": {"eventsource/semconv"},
+	"connector/spanmetrics-es":  shared,
+	"internal/join":             {"internal/ringmap"},
+	"internal/ringmap":          nil,
+	"internal/spanattr":         {"eventsource/semconv"},
+	"eventsource/semconv":       nil,
 }
 
 // testSupport are packages with non-test files that only tests and programs use.
