@@ -1,6 +1,7 @@
 package rabbitbus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -160,15 +161,8 @@ func (b *Bus) ReplayDeadLetter(ctx context.Context, messageID string) error {
 			return fmt.Errorf("rabbitbus: replaying %q: %w", messageID, err)
 		}
 		if ok, err := dc.WaitContext(pctx); err != nil || !ok {
-			return fmt.Errorf("rabbitbus: replaying %q: not confirmed: %w", messageID, cmpErr(err))
+			return fmt.Errorf("rabbitbus: replaying %q: not confirmed: %w", messageID, cmp.Or(err, errors.New("nack")))
 		}
 		return d.Ack(false)
 	}
-}
-
-func cmpErr(err error) error {
-	if err == nil {
-		return errors.New("nack")
-	}
-	return err
 }
