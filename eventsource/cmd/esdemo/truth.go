@@ -154,6 +154,16 @@ type recorder struct {
 	// appendEnds holds every append span's end by span id, for the link lag of live and replayed
 	// applies (a few MB for a 10-minute soak).
 	appendEnds map[trace.SpanID]time.Time
+	// linkWaiting holds the applies that started before their append span ended: with a SQL store the
+	// outbox relay can publish, and a runner apply, the committed event before the writer's span ends.
+	// Their link lag is taken when it does.
+	linkWaiting map[trace.SpanID][]linkApply
+}
+
+type linkApply struct {
+	byType    map[string]*stats
+	eventType string
+	start     time.Time
 }
 
 type join struct {
@@ -205,7 +215,8 @@ func (r *recorder) settle(id string, j *join) {
 
 func newRecorder(service string, appliers func(string) int) *recorder {
 	return &recorder{pending: map[string]*join{}, appliers: appliers,
-		commandEnds: map[trace.TraceID]time.Time{}, appendEnds: map[trace.SpanID]time.Time{}, gt: groundTruth{
+		commandEnds: map[trace.TraceID]time.Time{}, appendEnds: map[trace.SpanID]time.Time{},
+		linkWaiting: map[trace.SpanID][]linkApply{}, gt: groundTruth{
 			ServiceName:               service,
 			Commands:                  map[string]map[string]int64{},
 			EventsProduced:            eventsProduced{ByCommandType: map[string]int64{}, ByEventType: map[string]int64{}},
@@ -307,8 +318,12 @@ func (r *recorder) apply(a eventsource.ApplyResult) {
 	// The span carries the event time in whole ms, and projectionlag subtracts that from the span start.
 	eventMs := time.UnixMilli(a.Event.Timestamp.UnixMilli())
 	addTo(ph.LagBySource[lagEventTimestamp], a.Event.Type, wallMs(a.Start, eventMs))
-	if end, ok := r.appendEnds[a.Event.TraceContext().SpanID()]; ok {
-		addTo(ph.LagBySource[lagLink], a.Event.Type, wallMs(a.Start, end))
+	if id := a.Event.TraceContext().SpanID(); id.IsValid() {
+		if end, ok := r.appendEnds[id]; ok {
+			addTo(ph.LagBySource[lagLink], a.Event.Type, wallMs(a.Start, end))
+		} else {
+			r.linkWaiting[id] = append(r.linkWaiting[id], linkApply{byType: ph.LagBySource[lagLink], eventType: a.Event.Type, start: a.Start})
+		}
 	}
 	j := r.joinFor(a.Event)
 	j.left--
@@ -360,7 +375,12 @@ func (c spanCounter) OnEnd(s sdktrace.ReadOnlySpan) {
 	case strings.HasPrefix(s.Name(), semconv.SpanPrefixCommand):
 		c.r.commandEnds[s.SpanContext().TraceID()] = s.EndTime()
 	case semconv.IsAppend(s.Name()):
-		c.r.appendEnds[s.SpanContext().SpanID()] = s.EndTime()
+		id := s.SpanContext().SpanID()
+		c.r.appendEnds[id] = s.EndTime()
+		for _, a := range c.r.linkWaiting[id] {
+			addTo(a.byType, a.eventType, wallMs(a.start, s.EndTime()))
+		}
+		delete(c.r.linkWaiting, id)
 	case strings.HasPrefix(s.Name(), semconv.SpanPrefixQuery):
 		addTo(c.r.gt.QueryDurationMs, strings.TrimPrefix(s.Name(), semconv.SpanPrefixQuery), wallMs(s.EndTime(), s.StartTime()))
 	}
