@@ -36,15 +36,27 @@ func writeOverlay(t *testing.T, yaml string) string {
 }
 
 // referenceOverlay tees an agent's traces pipeline to one more gateway: a single instance fed the same stream.
+// Its timeout is long: an export that succeeds after the default 5 s (a loaded machine) would be sent again,
+// and the reference would count those spans twice.
 const referenceOverlay = `exporters:
   otlp_grpc/reference:
     endpoint: ${env:RELIABILITY_REFERENCE}
+    timeout: 60s
     tls:
       insecure: true
 service:
   pipelines:
     traces:
       exporters: [%s, otlp_grpc/reference]
+`
+
+// lbSlowGatewayOverlay gives the agent's per-gateway exports the same long timeout as the reference's, so a
+// slow answer on a loaded machine is not sent again (at-least-once delivery, but a gateway would count twice).
+const lbSlowGatewayOverlay = `exporters:
+  load_balancing:
+    protocol:
+      otlp:
+        timeout: 60s
 `
 
 // TestLoadBalancedGatewaysMatchSingleInstance: esdemo -> agent (config/agent-lb.yaml, load_balancing by
@@ -70,7 +82,8 @@ func TestLoadBalancedGatewaysMatchSingleInstance(t *testing.T) {
 	}
 	agent := testbed.StartCollector(t, collectorBin,
 		[]string{"OTELCOL_ES_LB_GATEWAYS=" + strings.Join(addrs[:3], ","), "RELIABILITY_REFERENCE=" + addrs[3]},
-		"--config", configPath("agent-lb.yaml"), "--config", writeOverlay(t, fmt.Sprintf(referenceOverlay, "load_balancing")))
+		"--config", configPath("agent-lb.yaml"), "--config", writeOverlay(t, fmt.Sprintf(referenceOverlay, "load_balancing")),
+		"--config", writeOverlay(t, lbSlowGatewayOverlay))
 	agent.WaitReady(t)
 	var lbTargets []string
 	for _, g := range gws {
