@@ -47,11 +47,9 @@ type lagProcessor struct {
 	completions []join.Completion
 	carriers    []join.Key
 	byCarrier   map[join.Key][]int
-	// writes, spans and spanBuf: this batch's event writes, and its spans while their events climb to
-	// their commands (produced.go).
-	writes  []eventWrite
-	spans   map[join.Key]*batchSpan
-	spanBuf []batchSpan
+	// climb and commands: this batch's event counts on their way to their commands (produced.go).
+	climb    join.Climb
+	commands []commandSpan
 }
 
 // counts accumulates one batch's telemetry, recorded after the lock is released; the join engine

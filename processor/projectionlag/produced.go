@@ -14,23 +14,6 @@ import (
 // command: their counts then wait in the join engine (Tx.AddProduced), climbing one parent at a time as
 // the spans above them arrive, and no span waits.
 
-// eventWrite is a write of this batch naming how many events it stored.
-type eventWrite struct {
-	key    join.Key
-	parent [8]byte
-	n      int64
-}
-
-// batchSpan is what the climb needs of a span of the batch.
-type batchSpan struct {
-	span     ptrace.Span
-	parent   [8]byte
-	command  bool  // a command span (side write with a command type)
-	write    bool  // an event write: the writes above the first carry the same events
-	own      bool  // a command that names its events itself: nothing is added
-	produced int64 // events found for a command
-}
-
 // noteEventWrite records, in pass 1, a write span that stored events.
 func (p *lagProcessor) noteEventWrite(span ptrace.Span, key join.Key, duplicate bool) {
 	if duplicate || span.Status().Code() == ptrace.StatusCodeError || !semconv.IsEventWrite(span.Name()) {
@@ -42,90 +25,57 @@ func (p *lagProcessor) noteEventWrite(span ptrace.Span, key join.Key, duplicate 
 		return
 	}
 	if n, ok := spanattr.Num(v); ok && n >= 1 && n < 1<<31 {
-		p.writes = append(p.writes, eventWrite{key: key, parent: span.ParentSpanID(), n: int64(n)})
+		p.climb.Write(key, span.ParentSpanID(), int64(n))
 	}
 }
 
 // attributeEvents moves every event count of this batch, and every one waiting for a span of this batch,
-// up to its command, then writes each command's total onto it.
+// up to its command (join.Climb), then writes each command's total onto it.
 func (p *lagProcessor) attributeEvents(tx *join.Tx, td ptrace.Traces) {
-	waiting := tx.HasProduced()
-	if len(p.writes) == 0 && !waiting {
+	defer p.climb.Reset()
+	if !p.climb.Needed(tx) {
 		return
 	}
-	if p.spans == nil {
-		p.spans = make(map[join.Key]*batchSpan)
-	}
-	p.spanBuf = p.spanBuf[:0]
+	p.commands = p.commands[:0]
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, span := range ss.Spans().All() {
-				p.spanBuf = append(p.spanBuf, batchSpan{span: span, parent: span.ParentSpanID()})
+				kind, collect := climbKind(span)
+				i := p.climb.Span(join.NewKey(span.TraceID(), span.SpanID()), span.ParentSpanID(), kind)
+				if collect {
+					p.commands = append(p.commands, commandSpan{span: span, node: i})
+				}
 			}
 		}
 	}
-	for i := range p.spanBuf {
-		b := &p.spanBuf[i]
-		attrs := b.span.Attributes()
-		b.write = semconv.IsEventWrite(b.span.Name())
-		b.command = spanattr.Str(attrs, semconv.AttrSide) == semconv.SideWrite && spanattr.Str(attrs, semconv.AttrCommandType) != ""
-		if b.command {
-			_, b.own = attrs.Get(semconv.AttrEventsCount)
-			b.own = b.own || hasDomainEvents(b.span)
-		}
-		p.spans[join.NewKey(b.span.TraceID(), b.span.SpanID())] = b
-	}
-	for _, w := range p.writes {
-		p.climb(tx, w.key.WithSpan(w.parent), w.n)
-	}
-	if waiting {
-		for k, b := range p.spans {
-			if n, ok := tx.TakeProduced(k); ok {
-				p.deliver(tx, k, b, n)
-			}
+	p.climb.Run(tx, p.cfg.Link.MaxDepth)
+	for _, c := range p.commands {
+		if n := p.climb.Produced(c.node); n > 0 {
+			c.span.Attributes().PutInt(semconv.AttrEventsCount, n)
 		}
 	}
-	for i := range p.spanBuf {
-		b := &p.spanBuf[i]
-		if b.command && !b.own && b.produced > 0 && b.span.Status().Code() != ptrace.StatusCodeError {
-			b.span.Attributes().PutInt(semconv.AttrEventsCount, b.produced)
-		}
-	}
-	clear(p.spans)
-	clear(p.spanBuf) // drop the spans
-	p.writes = p.writes[:0]
+	clear(p.commands) // drop the spans
 }
 
-// deliver hands n events to a span that arrived: a command keeps them, a write above a write drops them
-// (it names the same events itself), anything else passes them on to its parent.
-func (p *lagProcessor) deliver(tx *join.Tx, k join.Key, b *batchSpan, n int64) {
-	switch {
-	case b.command:
-		b.produced += n
-	case b.write:
-	default:
-		p.climb(tx, k.WithSpan(b.parent), n)
-	}
+// commandSpan is a command of the batch whose events are counted from the writes beneath it.
+type commandSpan struct {
+	span ptrace.Span
+	node int32
 }
 
-// climb takes n events up from the span k, through this batch, to their command; where the chain leaves
-// the batch, they wait for the next span in the engine.
-func (p *lagProcessor) climb(tx *join.Tx, k join.Key, n int64) {
-	for range p.cfg.Link.MaxDepth {
-		if k.SpanID() == [8]byte{} {
-			return // a root without a command: no command to count them for
+// climbKind says what a span is to the event counts climbing through it, and whether its total is to be
+// written on it: a successful command that names no events itself.
+func climbKind(span ptrace.Span) (join.ClimbKind, bool) {
+	attrs := span.Attributes()
+	if spanattr.Str(attrs, semconv.AttrSide) != semconv.SideWrite || spanattr.Str(attrs, semconv.AttrCommandType) == "" {
+		if semconv.IsEventWrite(span.Name()) {
+			return join.Covering, false
 		}
-		b, ok := p.spans[k]
-		if !ok {
-			tx.AddProduced(k, n)
-			return
-		}
-		if b.command || b.write {
-			p.deliver(tx, k, b, n)
-			return
-		}
-		k = k.WithSpan(b.parent)
+		return join.Passing, false
 	}
+	_, own := attrs.Get(semconv.AttrEventsCount)
+	own = own || hasDomainEvents(span)
+	return join.Collecting, !own && span.Status().Code() != ptrace.StatusCodeError
 }
 
 func hasDomainEvents(span ptrace.Span) bool {

@@ -19,6 +19,7 @@ import (
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/series"
 	"github.com/otelcol-es/otelcol-es/connector/spanmetrics-es/internal/state"
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/join"
 	"github.com/otelcol-es/otelcol-es/internal/spanattr"
 )
 
@@ -94,7 +95,7 @@ type Observer struct {
 // New returns an Observer feeding sink.
 func New(opts Options, sink Sink) *Observer {
 	o := &Observer{opts: opts, sink: sink}
-	o.pool.New = func() any { return &scratch{o: o, index: make(map[spanRef]ancestor)} }
+	o.pool.New = func() any { return &scratch{o: o} }
 	return o
 }
 
@@ -113,41 +114,20 @@ const maxAncestorDepth = 64
 
 type kv struct{ k, v string }
 
-type spanRef struct {
-	trace pcommon.TraceID
-	span  pcommon.SpanID
-}
-
-const (
-	notCommand   = -1
-	countedCmd   = -2 // a command that reported its own events
-	eventWrite   = -3 // a span that writes events: the appends beneath it are its own
-	maxPooledLen = 1 << 16
-)
-
-type ancestor struct {
-	parent  pcommon.SpanID
-	pending int // index into scratch.pending, or notCommand / countedCmd / eventWrite
-}
+const maxPooledLen = 1 << 16
 
 // pendingCmd is a command span without its own event count; its events are
-// counted from the append spans beneath it once the whole batch is seen.
+// counted from the writes beneath it once the whole batch is seen.
 type pendingCmd struct {
-	rs     int
-	span   ptrace.Span
-	weight uint64
-	count  float64
-}
-
-type appendRef struct {
-	trace  pcommon.TraceID
-	parent pcommon.SpanID
-	count  float64
+	rs      int
+	span    ptrace.Span
+	weight  uint64
+	ordinal int32 // the span's place in the batch
 }
 
 // scratch is the per-call working state of ConsumeTraces. It is pooled so
 // that, in the steady state, a batch allocates nothing: the key buffer, the
-// observation, the pending lists and the ancestry index are all reused.
+// observation, the pending commands and the event climb are all reused.
 // It also implements series.Describer for the series a span creates.
 type scratch struct {
 	o  *Observer
@@ -167,8 +147,8 @@ type scratch struct {
 	wall time.Time // collector clock, for the dedupe window
 
 	pending []pendingCmd
-	appends []appendRef
-	index   map[spanRef]ancestor
+	ordinal int32 // of the span being observed, in batch order
+	climb   join.Climb
 
 	n Counts
 }
@@ -298,6 +278,7 @@ func (sc *scratch) consume(td ptrace.Traces, now time.Time) {
 			spans := rs.ScopeSpans().At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				sc.span(spans.At(k), i, now)
+				sc.ordinal++
 			}
 		}
 	}
@@ -307,20 +288,15 @@ func (sc *scratch) consume(td ptrace.Traces, now time.Time) {
 	// Drop references to the batch so pooled scratch does not pin it.
 	clear(sc.pending)
 	sc.pending = sc.pending[:0]
-	sc.appends = sc.appends[:0]
+	sc.ordinal = 0
+	sc.climb.Reset()
 	sc.spanAttrs = pcommon.Map{}
 	sc.resAttrs = pcommon.Map{}
 	sc.lastTS = ""
 	// Pooled buffers keep the capacity of the largest batch seen; release
 	// them after an unusually large one.
-	if cap(sc.appends) > maxPooledLen {
-		sc.appends = nil
-	}
 	if cap(sc.pending) > maxPooledLen {
 		sc.pending = nil
-	}
-	if len(sc.index) > maxPooledLen {
-		sc.index = make(map[spanRef]ancestor)
 	}
 }
 
@@ -339,8 +315,8 @@ func (sc *scratch) span(s ptrace.Span, rs int, now time.Time) {
 	// (resolvePending), which carry the same events.
 	if semconv.IsEventWrite(name) && s.Status().Code() != ptrace.StatusCodeError {
 		if v, ok := attrs.Get(semconv.AttrESEventCount); ok {
-			if n, ok := spanattr.Num(v); ok && n >= 0 {
-				sc.appends = append(sc.appends, appendRef{trace: s.TraceID(), parent: s.ParentSpanID(), count: n})
+			if n, ok := spanattr.Num(v); ok && n >= 1 && n < 1<<31 {
+				sc.climb.Write(join.NewKey(s.TraceID(), s.SpanID()), s.ParentSpanID(), int64(n))
 			}
 		}
 	}
@@ -471,7 +447,7 @@ func (sc *scratch) command(s ptrace.Span, ct string, rs int) {
 		sc.observe(Events)
 		return
 	}
-	sc.pending = append(sc.pending, pendingCmd{rs: rs, span: s, weight: w})
+	sc.pending = append(sc.pending, pendingCmd{rs: rs, span: s, weight: w, ordinal: sc.ordinal})
 }
 
 // ownEvents is the command span's own event count: cqrs.events.count, else
@@ -689,56 +665,39 @@ func (sc *scratch) checkpoint(s ptrace.Span, now time.Time) {
 }
 
 // resolvePending counts the events of commands that reported none
-// themselves from the append spans beneath them in this batch.
+// themselves from the writes beneath them in this batch (join.Climb, within
+// the batch: a pipeline with projectionlag has them on the command already,
+// from any batch).
 func (sc *scratch) resolvePending(td ptrace.Traces) {
 	rss := td.ResourceSpans()
-	if len(sc.appends) > 0 {
-		clear(sc.index)
+	if sc.climb.Needed(nil) {
 		for i := 0; i < rss.Len(); i++ {
 			sss := rss.At(i).ScopeSpans()
 			for j := 0; j < sss.Len(); j++ {
 				spans := sss.At(j).Spans()
 				for k := 0; k < spans.Len(); k++ {
 					s := spans.At(k)
-					a := ancestor{parent: s.ParentSpanID(), pending: notCommand}
+					kind := join.Passing
 					if isCommand(s) {
-						a.pending = countedCmd
+						kind = join.Collecting
 					} else if semconv.IsEventWrite(s.Name()) {
-						a.pending = eventWrite
+						kind = join.Covering
 					}
-					sc.index[spanRef{s.TraceID(), s.SpanID()}] = a
+					sc.climb.Span(join.NewKey(s.TraceID(), s.SpanID()), s.ParentSpanID(), kind)
 				}
 			}
 		}
-		for i := range sc.pending {
-			s := sc.pending[i].span
-			r := spanRef{s.TraceID(), s.SpanID()}
-			a := sc.index[r]
-			a.pending = i
-			sc.index[r] = a
-		}
-		for _, ap := range sc.appends {
-			cur := ap.parent
-			for depth := 0; depth < maxAncestorDepth && !cur.IsEmpty(); depth++ {
-				a, ok := sc.index[spanRef{ap.trace, cur}]
-				if !ok || a.pending == countedCmd || a.pending == eventWrite {
-					// A write above this one (the runtime's store append under its repository.save)
-					// carries the same events: only the outermost counts.
-					break
-				}
-				if a.pending >= 0 {
-					sc.pending[a.pending].count += ap.count
-					break
-				}
-				cur = a.parent
-			}
-		}
+		sc.climb.Run(nil, maxAncestorDepth)
 	}
 	for i := range sc.pending {
 		p := &sc.pending[i]
+		var n int64
+		if sc.climb.Needed(nil) {
+			n = sc.climb.Produced(p.ordinal)
+		}
 		sc.setResource(rss.At(p.rs).Resource())
 		sc.spanAttrs = p.span.Attributes()
-		sc.setObs(p.span, p.weight, p.count)
+		sc.setObs(p.span, p.weight, float64(n))
 		sc.set1(semconv.MetricAttrCommandType, spanattr.Str(sc.spanAttrs, semconv.AttrCommandType))
 		sc.observe(Events)
 	}
