@@ -14,8 +14,10 @@ import (
 const module = "github.com/otelcol-es/otelcol-es"
 
 // shared are the packages the components build on: the conventions and the
-// parts written once.
-var shared = []string{"eventsource/semconv", "internal/join", "internal/ringmap", "internal/spanattr"}
+// parts written once. What is remembered about recent spans is internal/join's:
+// the processors reach ringmap's tables only through it; the connector also
+// uses ringmap for its exactly-once window, which remembers no span's lineage.
+var shared = []string{"eventsource/semconv", "internal/join", "internal/spanattr"}
 
 // mayImport maps a package (and its subtree) to the project packages (and
 // subtrees) it may import besides its own subtree. The longest matching
@@ -26,7 +28,7 @@ var mayImport = map[string][]string{
 	"processor/cqrsside":        shared,
 	"processor/projectionlag":   shared,
 	"processor/cqrsmetricsdrop": {"eventsource/semconv"},
-	"connector/spanmetrics-es":  shared,
+	"connector/spanmetrics-es":  append([]string{"internal/ringmap"}, shared...),
 	"internal/join":             {"internal/ringmap"},
 	"internal/ringmap":          nil,
 	"internal/spanattr":         {"eventsource/semconv"},

@@ -1,4 +1,14 @@
-// Package join is the join engine behind projectionlag: it remembers compact
+// Package join holds every walk up a span's parent chain and everything
+// remembered about recent spans for one:
+//   - the Engine, behind projectionlag (below);
+//   - Climb, which carries write spans' event counts up to their command,
+//     across batches on the Engine's produced counts, or within one batch for
+//     the connector;
+//   - Lineage and Ancestry, behind cqrsside: a span's nearest classified
+//     ancestor in its process, through the batch and then a bounded table of
+//     earlier batches' spans.
+//
+// The Engine remembers compact
 // facts about the recent write-side spans a join can reach (ids, times, a
 // command type: never a span) and, for one batch, its relay spans; it
 // answers "which span produced the event this apply span applied, and which

@@ -96,29 +96,3 @@ func processKey(res pcommon.Resource) uint32 {
 	}
 	return h
 }
-
-// The ancestor cache keeps in one word a span's side (low 7 bits), whether it is a subscription
-// runner's apply span (bit 7), and its process key (bits 8-39). An entry with bit 40 set is no
-// span's: it records, under the id of a parent not seen yet, that an apply span ran beneath it in
-// that process (packApplyBelow); the parent's own entry replaces it when it arrives.
-const (
-	cachedRunner     = 0x80
-	cachedApplyBelow = 1 << 40
-)
-
-func packApplyBelow(proc uint32) uint64 { return uint64(proc)<<8 | cachedApplyBelow }
-
-// isApplyBelow reports whether v is a packApplyBelow marker rather than a span's entry.
-func isApplyBelow(v uint64) bool { return v&cachedApplyBelow != 0 }
-
-func packCached(side matcher.Side, proc uint32, runner bool) uint64 {
-	v := uint64(side) | uint64(proc)<<8
-	if runner {
-		v |= cachedRunner
-	}
-	return v
-}
-
-func unpackCached(v uint64) (side matcher.Side, proc uint32, runner bool) {
-	return matcher.Side(v & 0x7f), uint32(v >> 8 & 0xffffffff), v&cachedRunner != 0
-}

@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	// defaultCacheMaxEntries preallocates about 4.5 MB (see ancestors.go).
+	// defaultCacheMaxEntries preallocates about 4.5 MB (join.Ancestry: a 24 B slot an entry and its index cells).
 	defaultCacheMaxEntries = 100_000
 	// defaultCacheTTL covers several of the SDKs' 5 s export cycles, so a
 	// side cached when a parent arrives is still there for children exported

@@ -3,7 +3,6 @@ package cqrsside // import "github.com/otelcol-es/otelcol-es/processor/cqrsside"
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -11,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/join"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/metadata"
 )
@@ -24,9 +24,8 @@ type cqrsProcessor struct {
 
 	scratch sync.Pool // *batch, reused so the hot path does not allocate
 
-	// mu guards the ancestor cache, shared across batches.
-	mu    sync.Mutex
-	cache ancestorCache
+	// ancestry remembers recent spans' sides across batches; it owns its lock.
+	ancestry *join.Ancestry
 }
 
 func newProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*cqrsProcessor, error) {
@@ -44,9 +43,9 @@ func newProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*
 		rules:       rules,
 		rulesBefore: cfg.RulesOrder != rulesOrderAfter,
 		emitSource:  cfg.EmitSideSource,
-		cache:       newAncestorCache(cfg.AncestorCache.MaxEntries, cfg.AncestorCache.TTL),
 	}
-	p.scratch.New = func() any { return &batch{index: map[pcommon.SpanID]int32{}} }
+	p.ancestry = join.NewAncestry(cfg.AncestorCache.MaxEntries, cfg.AncestorCache.TTL, clock, p.tel.recordAncestry)
+	p.scratch.New = func() any { return &batch{} }
 	return p, nil
 }
 
@@ -55,48 +54,37 @@ func (p *cqrsProcessor) shutdown(context.Context) error {
 	return nil
 }
 
-// Entry states while a batch is resolved.
-const (
-	stDone     uint8 = iota // side final (maybe SideNone)
-	stPending               // needs an ancestor
-	stVisiting              // on the current resolution path
-)
-
 type entry struct {
 	span   ptrace.Span
-	rs, ss int32
 	id     pcommon.SpanID
 	parent pcommon.SpanID
 	v      verdict
-	state  uint8
-	side   matcher.Side
 	// proc identifies the emitting process (processKey of its resource).
 	proc uint32
 	// runner: an eventsource-py subscription runner's apply span. innerApply:
 	// another apply span, which may run inside a runner's.
 	runner, innerApply bool
-	// indexed: this entry owns its span id in batch.index (ids are
-	// non-empty and first seen here).
+	// indexed: this entry owns its span id in the lineage (ids are non-empty
+	// and first seen here).
 	indexed bool
 	// receiving: a message consumer without evidence of CQRS work (counted apart when left alone).
 	receiving bool
 }
 
-// batch is the per-call scratch space, pooled.
+// batch is the per-call scratch space, pooled. entries and the lineage's
+// nodes share their indexes.
 type batch struct {
 	entries []entry
-	index   map[pcommon.SpanID]int32
+	lineage join.Lineage
 	pending []int32
-	path    []int32
 	c       counts
 }
 
 func (b *batch) reset() {
 	clear(b.entries) // drop references to pdata
 	b.entries = b.entries[:0]
-	clear(b.index)
+	b.lineage.Reset()
 	b.pending = b.pending[:0]
-	b.path = b.path[:0]
 	b.c.reset()
 }
 
@@ -119,10 +107,7 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				idx := int32(len(b.entries))
-				b.entries = append(b.entries, entry{
-					span: span, rs: int32(i), ss: int32(j),
-					id: span.SpanID(), parent: span.ParentSpanID(), proc: proc,
-				})
+				b.entries = append(b.entries, entry{span: span, id: span.SpanID(), parent: span.ParentSpanID(), proc: proc})
 				if name := span.Name(); semconv.IsRunnerApply(name) {
 					b.entries[idx].runner = true
 				} else if semconv.IsProjectionApply(name) {
@@ -133,93 +118,107 @@ func (p *cqrsProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 				if e.v.ancestor {
 					p.stopAtBoundary(e, &b.c)
 				}
-				if e.v.ancestor {
-					e.state = stPending
-					b.pending = append(b.pending, idx)
-				} else {
-					e.state = stDone
-					e.side = e.v.side
-					p.applySelf(span, &e.v, &b.c)
-				}
 				if e.id.IsEmpty() {
 					b.c.invalid[invalidSpanID]++
-					continue
-				}
-				if e.parent == e.id {
+				} else if e.parent == e.id {
 					// A span cannot be its own parent; treat it as a root.
 					b.c.invalid[invalidParentCycle]++
 					e.parent = pcommon.SpanID{}
 				}
-				if _, dup := b.index[e.id]; dup {
+				if e.v.ancestor {
+					b.lineage.Add(e.parent, proc, true, uint8(e.v.fallback))
+					b.pending = append(b.pending, idx)
+				} else {
+					b.lineage.Add(e.parent, proc, false, uint8(e.v.side))
+					p.applySelf(span, &e.v, &b.c)
+				}
+				if e.id.IsEmpty() {
+					continue
+				}
+				if !b.lineage.Index(idx, e.id) {
 					b.c.invalid[invalidSpanID]++
 					continue
 				}
-				b.index[e.id] = idx
 				e.indexed = true
 			}
 		}
 	}
 
-	// Pass 2: inheritance and the cache.
-	now := p.clock.Now()
-	p.mu.Lock()
-	b.c.evictExpired += int64(p.cache.expire(now))
+	// Pass 2: inheritance, through the batch and the ancestry of earlier ones.
+	tx := p.ancestry.Begin()
 	for _, idx := range b.pending {
-		if b.entries[idx].state == stPending {
-			p.resolve(b, idx, now)
+		if b.lineage.Pending(idx) {
+			b.lineage.Resolve(idx, tx, func(i int32, side uint8, inherited, _ bool) { p.settle(b, i, side, inherited) })
 		}
 	}
+	b.c.boundary[boundaryOtherProcess] += b.lineage.OtherProcess
+	b.c.invalid[invalidParentCycle] += b.lineage.Cycles
+	b.c.parentUnseen += b.lineage.Unseen
 	for idx := range b.entries {
 		e := &b.entries[idx]
 		if !e.indexed {
 			continue
 		}
 		if e.innerApply {
-			p.markNested(b, e, now)
+			p.markNested(b, tx, e)
 		} else if e.runner {
-			p.markRunnerAfterInner(e, now)
+			markRunnerAfterInner(tx, e)
 		}
-		b.c.evictCapacity += int64(p.cache.put(e.id, packCached(e.side, e.proc, e.runner), now))
+		tx.Put(e.id, join.Ancestor{Value: b.lineage.Value(int32(idx)), Proc: e.proc, Runner: e.runner})
 	}
-	p.mu.Unlock()
+	tx.End(ctx)
 	p.tel.record(ctx, &b.c)
 	return td, nil
+}
+
+// settle gives the pending span i the side its walk found: its nearest classified ancestor's (inherited),
+// else its own fallback.
+func (p *cqrsProcessor) settle(b *batch, i int32, side uint8, inherited bool) {
+	e := &b.entries[i]
+	if inherited {
+		p.applyInherited(e.span, matcher.Side(side), srcInherited, &b.c)
+		return
+	}
+	src := srcConvention
+	if matcher.Side(side) == matcher.SideNone {
+		src = srcNone
+		if e.receiving {
+			b.c.unclassifiedReceiving++
+		}
+	}
+	p.applyInherited(e.span, matcher.Side(side), src, &b.c)
 }
 
 // markNested marks an apply span whose parent is a subscription runner's apply
 // span (eventsource-py's projection.handle inside live_runner.process_event):
 // metrics and lag count the runner's span, so one event applied counts once.
-// When the parent has not arrived, this apply is the one counted, and the cache
-// remembers under the parent's id that an apply ran beneath it, for
-// markRunnerAfterInner. mu must be held.
-func (p *cqrsProcessor) markNested(b *batch, e *entry, now time.Time) {
+// When the parent has not arrived, this apply is the one counted, and the
+// ancestry remembers under the parent's id that an apply ran beneath it, for
+// markRunnerAfterInner.
+func (p *cqrsProcessor) markNested(b *batch, tx *join.AncestryTx, e *entry) {
 	if e.parent.IsEmpty() {
 		return
 	}
-	if pi, ok := b.index[e.parent]; ok {
+	if pi, ok := b.lineage.Find(e.parent); ok {
 		if b.entries[pi].runner {
 			e.span.Attributes().PutBool(semconv.AttrProjectionNested, true)
 		}
 		return
 	}
-	if v, ok := p.cache.get(e.parent, now); ok {
-		if _, _, runner := unpackCached(v); runner {
+	if a, ok := tx.Get(e.parent); ok {
+		if a.Runner {
 			e.span.Attributes().PutBool(semconv.AttrProjectionNested, true)
 		}
 		return
 	}
-	b.c.evictCapacity += int64(p.cache.put(e.parent, packApplyBelow(e.proc), now))
+	tx.Put(e.parent, join.Ancestor{Proc: e.proc, ApplyBelow: true})
 }
 
 // markRunnerAfterInner marks a runner's apply span whose inner apply arrived
 // first, in an earlier batch, and was counted: the runner's span then is the
 // nested one, so the event still counts once whatever the order of arrival.
-// mu must be held.
-func (p *cqrsProcessor) markRunnerAfterInner(e *entry, now time.Time) {
-	if v, ok := p.cache.get(e.id, now); ok && isApplyBelow(v) {
-		if _, proc, _ := unpackCached(v); proc != e.proc {
-			return // an apply in another process is no inner apply of this runner
-		}
+func markRunnerAfterInner(tx *join.AncestryTx, e *entry) {
+	if a, ok := tx.Get(e.id); ok && a.ApplyBelow && a.Proc == e.proc {
 		e.span.Attributes().PutBool(semconv.AttrProjectionNested, true)
 	}
 }
@@ -244,78 +243,4 @@ func (p *cqrsProcessor) stopAtBoundary(e *entry, c *counts) {
 		c.boundary[r]++
 		e.parent = pcommon.SpanID{}
 	}
-}
-
-// resolve decides the side of pending span i by walking up its parents in
-// the batch, then the cache. Spans on the path get the nearest classified
-// ancestor's side, else their fallback; if the walk ends at a parent not
-// seen yet, they go on with their fallback at once (counted). mu must be held.
-func (p *cqrsProcessor) resolve(b *batch, i int32, now time.Time) {
-	path := b.path[:0]
-	known, side := false, matcher.SideNone
-	j := i
-walk:
-	for {
-		e := &b.entries[j]
-		e.state = stVisiting
-		path = append(path, j)
-		if e.parent.IsEmpty() {
-			known = true
-			break
-		}
-		if pi, ok := b.index[e.parent]; ok {
-			pe := &b.entries[pi]
-			if pe.proc != e.proc {
-				b.c.boundary[boundaryOtherProcess]++
-				known = true
-				break walk
-			}
-			switch pe.state {
-			case stDone:
-				known, side = true, pe.side
-				break walk
-			case stVisiting:
-				b.c.invalid[invalidParentCycle]++
-				known = true
-				break walk
-			case stPending:
-				j = pi
-				continue
-			}
-		}
-		if v, ok := p.cache.get(e.parent, now); ok && !isApplyBelow(v) {
-			s, proc, _ := unpackCached(v)
-			known = true
-			if proc == e.proc {
-				side = s
-			} else {
-				b.c.boundary[boundaryOtherProcess]++
-			}
-		}
-		break
-	}
-	unseen := !known
-	for k := len(path) - 1; k >= 0; k-- {
-		e := &b.entries[path[k]]
-		switch {
-		case known && side != matcher.SideNone:
-			e.state, e.side = stDone, side
-			p.applyInherited(e.span, side, srcInherited, &b.c)
-		default:
-			if unseen {
-				b.c.parentUnseen++
-			}
-			e.state, e.side = stDone, e.v.fallback
-			src := srcConvention
-			if e.side == matcher.SideNone {
-				src = srcNone
-				if e.receiving {
-					b.c.unclassifiedReceiving++
-				}
-			}
-			p.applyInherited(e.span, e.side, src, &b.c)
-		}
-		known, side = true, e.side
-	}
-	b.path = path
 }

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/otelcol-es/otelcol-es/eventsource/semconv"
+	"github.com/otelcol-es/otelcol-es/internal/join"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/matcher"
 	"github.com/otelcol-es/otelcol-es/processor/cqrsside/internal/metadata"
 )
@@ -70,8 +71,6 @@ type counts struct {
 	unclassifiedReceiving int64
 	invalid               [numInvalid]int64
 	parentUnseen          int64
-	evictCapacity         int64
-	evictExpired          int64
 	boundary              [numBoundary]int64
 }
 
@@ -141,15 +140,19 @@ func (t *telemetry) record(ctx context.Context, c *counts) {
 	if c.parentUnseen > 0 {
 		t.tb.ProcessorCqrssideSpansParentUnseen.Add(ctx, c.parentUnseen)
 	}
-	if c.evictCapacity > 0 {
-		t.tb.ProcessorCqrssideCacheEvictions.Add(ctx, c.evictCapacity, t.capacityOpt)
-	}
-	if c.evictExpired > 0 {
-		t.tb.ProcessorCqrssideCacheEvictions.Add(ctx, c.evictExpired, t.expiredOpt)
-	}
 	for i, n := range c.boundary {
 		if n > 0 {
 			t.tb.ProcessorCqrssideProcessBoundaries.Add(ctx, n, t.boundaryOpt[i])
 		}
+	}
+}
+
+// recordAncestry records what the ancestor cache (join.Ancestry) dropped in a batch.
+func (t *telemetry) recordAncestry(ctx context.Context, c join.AncestryCounts) {
+	if c.Evicted > 0 {
+		t.tb.ProcessorCqrssideCacheEvictions.Add(ctx, c.Evicted, t.capacityOpt)
+	}
+	if c.Expired > 0 {
+		t.tb.ProcessorCqrssideCacheEvictions.Add(ctx, c.Expired, t.expiredOpt)
 	}
 }
