@@ -65,6 +65,11 @@ func (p *cqrsProcessor) classifySelf(span ptrace.Span, scope pcommon.Instrumenta
 // that classified itself.
 func (p *cqrsProcessor) applySelf(span ptrace.Span, v *verdict, c *counts) {
 	attrs := span.Attributes()
+	if v.side != matcher.SideNone {
+		// Room for the side, its source and a type name: one allocation, not one per growth of the
+		// attribute slice.
+		attrs.EnsureCapacity(attrs.Len() + 3)
+	}
 	p.putSide(attrs, v.side, v.src)
 	c.side(v.side, v.src)
 

@@ -423,6 +423,9 @@ func (p *lagProcessor) timeLag(span ptrace.Span, c *counts) lagState {
 // finish writes the lag, delay and phase attributes, counts a pair, and returns the phase.
 func (p *lagProcessor) finish(tx *join.Tx, res pcommon.Resource, span ptrace.Span, st lagState, r *join.Resolution, c *counts) string {
 	attrs := span.Attributes()
+	// Room for what is written below (lag, its source, delay, command type, phase): one allocation, not
+	// one per growth of the attribute slice.
+	attrs.EnsureCapacity(attrs.Len() + 5)
 	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
 	if st.source == "" && r.ProducerFound {
 		st = lagState{lagMs: float64(start-r.Producer.End) / 1e6, source: semconv.LagSourceLink}
