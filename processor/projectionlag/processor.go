@@ -2,7 +2,6 @@ package projectionlag // import "github.com/otelcol-es/otelcol-es/processor/proj
 
 import (
 	"context"
-	"encoding/hex"
 	"math"
 	"sync"
 
@@ -244,62 +243,6 @@ func (p *lagProcessor) storeEntryPoints(tx *join.Tx) {
 	p.entryPoints = p.entryPoints[:0]
 }
 
-// headPositionKey names the attribute of a span that tells where the head of
-// the event log is: an append's position, or, from eventsource-py (which
-// traces no append), the store's position when a subscription went live
-// (watermark) and the position a catch-up runs to.
-func headPositionKey(spanName string) string {
-	switch {
-	case semconv.IsAppend(spanName):
-		return semconv.AttrESPosition
-	case spanName == semconv.SpanTransitionExecute:
-		return semconv.AttrESWatermark
-	case spanName == semconv.SpanCatchupRunUntilPosition:
-		return semconv.AttrESToPosition
-	}
-	return ""
-}
-
-// headKey builds the head key of a span into headBuf: the store id of an
-// eventsource-py position token when there is one (it names the event store),
-// else the values of positions.head_key_attributes (span first, then
-// resource), 0-separated.
-func (p *lagProcessor) headKey(attrs pcommon.Map, res pcommon.Resource, storeID string) []byte {
-	b := p.headBuf[:0]
-	if storeID != "" {
-		// 0x01 keeps a store id apart from any attribute-built key.
-		b = append(append(b, 1), storeID...)
-		p.headBuf = b
-		return b
-	}
-	for i, k := range p.cfg.Positions.HeadKeyAttributes {
-		if i > 0 {
-			b = append(b, 0)
-		}
-		v, ok := attrs.Get(k)
-		if !ok {
-			v, ok = res.Attributes().Get(k)
-		}
-		if !ok {
-			continue
-		}
-		if v.Type() == pcommon.ValueTypeStr {
-			b = append(b, v.Str()...)
-		} else {
-			b = append(b, v.AsString()...)
-		}
-	}
-	p.headBuf = b
-	return b
-}
-
-// projectionKey builds the key of a projection under the span's head into projBuf.
-func (p *lagProcessor) projectionKey(attrs pcommon.Map, res pcommon.Resource, storeID, name string) (head, proj []byte) {
-	head = p.headKey(attrs, res, storeID)
-	p.projBuf = positions.ProjectionKey(p.projBuf[:0], head, name)
-	return head, p.projBuf
-}
-
 // annotate handles one span in pass 2.
 func (p *lagProcessor) annotate(tx *join.Tx, res pcommon.Resource, span ptrace.Span, c *counts) {
 	name := span.Name()
@@ -462,68 +405,6 @@ func (p *lagProcessor) finish(tx *join.Tx, res pcommon.Resource, span ptrace.Spa
 	return phase
 }
 
-// writeCompletions writes each join this batch completed onto the span whose arrival completed it,
-// as a cqrs.projection.applied event: spanmetrics_es observes its lag and delay as the apply span's.
-func (p *lagProcessor) writeCompletions(tx *join.Tx, td ptrace.Traces, c *counts) {
-	// Indexed by carrier, so a batch with many completions stays one pass over its spans.
-	if p.byCarrier == nil {
-		p.byCarrier = make(map[join.Key][]int)
-	}
-	for i, k := range p.carriers {
-		p.byCarrier[k] = append(p.byCarrier[k], i)
-	}
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, span := range ss.Spans().All() {
-				for _, i := range p.byCarrier[join.NewKey(span.TraceID(), span.SpanID())] {
-					p.writeCompletion(tx, span, &p.completions[i], c)
-				}
-			}
-		}
-	}
-	clear(p.byCarrier)
-	clear(p.completions) // drop the names
-}
-
-func (p *lagProcessor) writeCompletion(tx *join.Tx, span ptrace.Span, jc *join.Completion, c *counts) {
-	ev := span.Events().AppendEmpty()
-	ev.SetName(semconv.EventProjectionApplied)
-	ev.SetTimestamp(pcommon.Timestamp(jc.End))
-	attrs := ev.Attributes()
-	attrs.EnsureCapacity(10)
-	attrs.PutStr(semconv.AttrProjectionName, jc.Projection)
-	if jc.EventType != "" {
-		attrs.PutStr(semconv.AttrEventType, jc.EventType)
-	}
-	if jc.Service != "" {
-		attrs.PutStr(semconv.AttrServiceName, jc.Service)
-	}
-	phase := semconv.PhaseLive
-	if jc.Replay {
-		phase = semconv.PhaseReplay
-	}
-	attrs.PutStr(semconv.AttrProjectionPhase, phase)
-	attrs.PutStr(semconv.EventAttrAppliedTraceID, hex.EncodeToString(jc.Span[:16]))
-	attrs.PutStr(semconv.EventAttrAppliedSpanID, hex.EncodeToString(jc.Span[16:]))
-	if jc.Threshold > 0 {
-		attrs.PutStr(semconv.EventAttrAppliedTraceState, "ot=th:"+encodeThreshold(jc.Threshold-1))
-	}
-	if jc.HasLag {
-		if v, keep := p.negative(attrs, jc.LagMs, c); keep {
-			attrs.PutDouble(semconv.AttrProjectionLagMs, v)
-			attrs.PutStr(semconv.AttrProjectionLagSource, semconv.LagSourceLink)
-		}
-	}
-	if jc.HasDelay {
-		if v, keep := p.negative(attrs, jc.DelayMs, c); keep {
-			attrs.PutDouble(semconv.AttrConsistencyDelayMs, v)
-			if t := tx.CommandName(jc.Command); t != "" {
-				attrs.PutStr(semconv.AttrCommandType, t)
-			}
-		}
-	}
-}
-
 // target is what the join follows from an apply span: its first valid links, the event id it names
 // and its parent.
 func target(tx *join.Tx, span ptrace.Span) join.Target {
@@ -602,67 +483,6 @@ func (p *lagProcessor) statedPhase(name string, attrs pcommon.Map) (string, bool
 		}
 	}
 	return semconv.RunnerPhase(name)
-}
-
-// runnerPosition handles the position an eventsource-py runner's apply span names: the event it
-// applies is at least that far into the log, so it raises the head, and the span is as far behind the
-// head as the newest position seen for its store. It leaves the projection's checkpoint state to the
-// checkpoint spans (an SDK exports a batch's applies and checkpoints grouped by scope, not in order).
-func (p *lagProcessor) runnerPosition(res pcommon.Resource, span ptrace.Span, c *counts) {
-	attrs := span.Attributes()
-	v, ok := attrs.Get(semconv.AttrESPosition)
-	if !ok {
-		return
-	}
-	pos, storeID, ok := positionOf(v)
-	if !ok {
-		c.invalidPositions++
-		return
-	}
-	head := p.headKey(attrs, res, storeID)
-	c.headsEvicted += int64(p.positions.Append(head, pos))
-	if h, ok := p.positions.Head(head); ok {
-		attrs.PutInt(semconv.AttrProjectionPositionsBehind, h-pos)
-	}
-}
-
-func (p *lagProcessor) checkpoint(res pcommon.Resource, span ptrace.Span, c *counts) {
-	attrs := span.Attributes()
-	v, ok := attrs.Get(semconv.AttrESPosition)
-	if !ok {
-		// An eventsource-py subscription checkpoint saves a position token.
-		if v, ok = attrs.Get(semconv.AttrPositionToken); !ok {
-			return
-		}
-	}
-	pos, storeID, ok := positionOf(v)
-	pn := spanattr.ProjectionOrSubscription(attrs)
-	if !ok || pn == "" {
-		c.invalidPositions++
-		return
-	}
-	stated := positions.PhaseUnknown
-	if ph, ok := p.statedPhase(span.Name(), attrs); ok {
-		stated = positions.PhaseLive
-		if ph == semconv.PhaseReplay {
-			stated = positions.PhaseReplay
-		}
-	}
-	head, key := p.projectionKey(attrs, res, storeID, pn)
-	cp := p.positions.Checkpoint(head, key, pos, stated)
-	c.projectionsEvicted += int64(cp.EvictedProjections)
-	// An upstream collector that saw the whole stream (an agent in front of gateways) may have set the
-	// value already; it knows the head better than this instance, so keep it, as a reported lag is kept.
-	upstream, hasUpstream := attrs.Get(semconv.AttrProjectionPositionsBehind)
-	hasUpstream = hasUpstream && upstream.Type() == pcommon.ValueTypeInt && upstream.Int() >= 0
-	if cp.HaveHead && !hasUpstream {
-		attrs.PutInt(semconv.AttrProjectionPositionsBehind, cp.Behind)
-	}
-	phase := semconv.PhaseLive
-	if cp.Replay {
-		phase = semconv.PhaseReplay
-	}
-	attrs.PutStr(semconv.AttrProjectionPhase, phase)
 }
 
 func (p *lagProcessor) record(ctx context.Context, c *counts) {
