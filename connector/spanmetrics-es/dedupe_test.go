@@ -179,6 +179,43 @@ func TestDedupeWindowAndBound(t *testing.T) {
 	})
 }
 
+// TestPartlyRetriedBatchCountsEachSpanOnce: a batch mixes spans counted before (a client resending part of
+// an earlier export together with new work) with new ones, of every counted kind, interleaved. Each new span
+// counts and each repeated one does not, wherever it sits in the batch.
+func TestPartlyRetriedBatchCountsEachSpanOnce(t *testing.T) {
+	first := testbatch.New("svc")
+	cmdA := first.Command("A", 1, 1, nil)
+	query := first.Query("Q", 2, 1)
+	apply := first.Apply("P", "E", 3, 5)
+	first.Command("A", 4, 1, nil)
+
+	second := testbatch.New("svc")
+	spans := second.RS.ScopeSpans().At(0).Spans()
+	second.Command("B", 10, 1, nil)
+	query.CopyTo(spans.AppendEmpty())
+	second.Apply("P", "E", 11, 5)
+	cmdA.CopyTo(spans.AppendEmpty())
+	second.Query("Q", 12, 1)
+	apply.CopyTo(spans.AppendEmpty())
+
+	sink := new(consumertest.MetricsSink)
+	c, _ := newTelemetryConnector(t, createDefaultConfig().(*Config), sink)
+	require.NoError(t, c.ConsumeTraces(context.Background(), first.TD))
+	require.NoError(t, c.ConsumeTraces(context.Background(), second.TD))
+	require.NoError(t, c.flush(context.Background()))
+	md := sink.AllMetrics()[len(sink.AllMetrics())-1]
+	assert.Equal(t, map[string]int64{fmtCmd("A"): 2, fmtCmd("B"): 1}, points(md, semconv.MetricCommandTotal))
+	var queries, applies int64
+	for _, n := range points(md, semconv.MetricQueryTotal) {
+		queries += n
+	}
+	for _, n := range points(md, semconv.MetricProjectionTotal) {
+		applies += n
+	}
+	assert.Equal(t, int64(2), queries, "Q once from each batch")
+	assert.Equal(t, int64(2), applies, "P once from each batch")
+}
+
 func fmtCmd(ct string) string {
 	return fmt.Sprint(map[string]any{semconv.MetricAttrCommandType: ct, semconv.MetricAttrCommandStatus: semconv.StatusSuccess})
 }

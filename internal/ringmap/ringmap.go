@@ -127,6 +127,13 @@ func (m *Map[K, V]) hashOf(k *K) uint32 {
 	return uint32(maphash.Comparable(m.seed, *k) >> 32)
 }
 
+// Touch reads k's home bucket and returns a value of no meaning: called a few
+// keys ahead of Put in a loop over many keys, it starts the cache miss of a
+// later probe while earlier ones run, as a prefetch would.
+func (m *Map[K, V]) Touch(k K) uint32 {
+	return uint32(m.index[m.hashOf(&k)>>m.shift].pos)
+}
+
 // find returns the bucket holding k, or the empty bucket ending its probe run.
 func (m *Map[K, V]) find(k *K, h uint32) (uint32, bool) {
 	// A shift of 32 (one bucket) yields home 0.

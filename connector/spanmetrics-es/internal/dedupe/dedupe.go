@@ -12,22 +12,13 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/otelcol-es/otelcol-es/internal/ringmap"
 )
-
-// Table is what the window needs from a bounded TTL set; ringmap.Map is one.
-// Not safe for concurrent use: Window serialises it.
-type Table interface {
-	// Add stores the span fingerprint k at now and reports whether it was
-	// already stored and whether storing it evicted the oldest live entry.
-	Add(k uint64, now time.Time) (dup, evicted bool)
-	// Expire removes the entries older than the window.
-	Expire(now time.Time)
-}
 
 // Window is safe for concurrent use. It is split into shards by id hash,
 // each with its own lock, so concurrent batches rarely wait for each other.
@@ -41,12 +32,13 @@ type Window struct {
 	seed   uint64
 	mask   uint64 // len(shards) - 1
 	shards []shard
+	sink   atomic.Uint32
 }
 
 type shard struct {
 	mu sync.Mutex
-	t  Table
-	_  [40]byte // own cache line: shards are locked by different cores
+	t  *ringmap.Map[uint64, struct{}]
+	_  [48]byte // own cache line: shards are locked by different cores
 }
 
 // entriesPerShard keeps small tables in one shard, so max_entries is exact
@@ -64,14 +56,10 @@ func New(maxEntries int, ttl time.Duration) *Window {
 		n *= 2
 	}
 	per := (maxEntries + n - 1) / n
-	return NewWithTables(func() Table { return newRingTable(per, ttl) }, n)
-}
-
-// NewWithTables returns a window of n shards (a power of two) made by newTable.
-func NewWithTables(newTable func() Table, n int) *Window {
 	w := &Window{seed: rand.Uint64(), mask: uint64(n - 1), shards: make([]shard, n)}
 	for i := range w.shards {
-		w.shards[i].t = newTable()
+		// Fingerprints are well mixed already.
+		w.shards[i].t = ringmap.New[uint64, struct{}](per, ttl, func(k uint64) uint64 { return k })
 	}
 	return w
 }
@@ -90,23 +78,13 @@ func (w *Window) Seen(trace pcommon.TraceID, span pcommon.SpanID, now time.Time)
 	sh := &w.shards[k&w.mask]
 	sh.mu.Lock()
 	sh.t.Expire(now)
-	dup, evicted = sh.t.Add(k, now)
+	dup, evicted = add(sh.t, k, now)
 	sh.mu.Unlock()
 	return dup, evicted
 }
 
-// ringTable adapts ringmap.Map.
-type ringTable struct {
-	m *ringmap.Map[uint64, struct{}]
-}
-
-func newRingTable(maxEntries int, ttl time.Duration) *ringTable {
-	// Fingerprints are well mixed already.
-	return &ringTable{m: ringmap.New[uint64, struct{}](maxEntries, ttl, func(k uint64) uint64 { return k })}
-}
-
-func (r *ringTable) Add(k uint64, now time.Time) (dup, evicted bool) {
-	switch r.m.Put(k, struct{}{}, now) {
+func add(t *ringmap.Map[uint64, struct{}], k uint64, now time.Time) (dup, evicted bool) {
+	switch t.Put(k, struct{}{}, now) {
 	case ringmap.Duplicate:
 		return true, false
 	case ringmap.AddedEvicting:
@@ -115,7 +93,90 @@ func (r *ringTable) Add(k uint64, now time.Time) (dup, evicted bool) {
 	return false, false
 }
 
-func (r *ringTable) Expire(now time.Time) { r.m.Expire(now) }
+// Ref names a span to SeenAll.
+type Ref struct {
+	Trace pcommon.TraceID
+	Span  pcommon.SpanID
+}
+
+// Scratch is SeenAll's working space, reused by one caller at a time.
+type Scratch struct {
+	keys  []uint64
+	order []int32 // indexes of refs, grouped by shard
+	start [maxShards + 1]int32
+}
+
+// touchAhead is how many keys ahead SeenAll touches a key's home bucket: far
+// enough for the miss to be served by the time the key is stored.
+const touchAhead = 8
+
+// SeenAll is Seen for a batch of spans, in one call: it locks each shard once,
+// expires it once, and stores the shard's keys back to back, touching the
+// index a few keys ahead so the cache misses of independent probes overlap
+// (one miss per span, one at a time, was most of what counting each span once
+// cost). dup[i] tells whether refs[i] was seen before (len(dup) >= len(refs));
+// it returns how many were, and how many entries were evicted. Spans in one
+// batch with the same ids are duplicates of the first, as with Seen.
+func (w *Window) SeenAll(sc *Scratch, refs []Ref, now time.Time, dup []bool) (dups, evicted int) {
+	sc.keys = sc.keys[:0]
+	clear(sc.start[:])
+	for i := range refs {
+		r := &refs[i]
+		dup[i] = false
+		var k uint64
+		if !r.Trace.IsEmpty() && !r.Span.IsEmpty() {
+			k = w.fingerprint(r.Trace, r.Span)
+			sc.start[k&w.mask+1]++
+		}
+		sc.keys = append(sc.keys, k)
+	}
+	// Counting sort of the indexes by shard; a span without ids is never recorded.
+	for s := 1; s <= len(w.shards); s++ {
+		sc.start[s] += sc.start[s-1]
+	}
+	next := sc.start
+	if n := int(sc.start[len(w.shards)]); cap(sc.order) < n {
+		sc.order = make([]int32, n)
+	} else {
+		sc.order = sc.order[:n]
+	}
+	for i := range refs {
+		if r := &refs[i]; !r.Trace.IsEmpty() && !r.Span.IsEmpty() {
+			sh := sc.keys[i] & w.mask
+			sc.order[next[sh]] = int32(i)
+			next[sh]++
+		}
+	}
+	var sink uint32
+	for s := range w.shards {
+		idx := sc.order[sc.start[s]:sc.start[s+1]]
+		if len(idx) == 0 {
+			continue
+		}
+		sh := &w.shards[s]
+		sh.mu.Lock()
+		sh.t.Expire(now)
+		for j := 0; j < len(idx) && j < touchAhead; j++ {
+			sink += sh.t.Touch(sc.keys[idx[j]])
+		}
+		for j, i := range idx {
+			if j+touchAhead < len(idx) {
+				sink += sh.t.Touch(sc.keys[idx[j+touchAhead]])
+			}
+			d, e := add(sh.t, sc.keys[i], now)
+			if d {
+				dup[i] = true
+				dups++
+			}
+			if e {
+				evicted++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	w.sink.Add(sink) // keeps the touches from being optimised away
+	return dups, evicted
+}
 
 // fingerprint chains splitmix64's finalizer over the seed and the three id words.
 func (w *Window) fingerprint(trace pcommon.TraceID, span pcommon.SpanID) uint64 {

@@ -150,6 +150,14 @@ type scratch struct {
 	ordinal int32 // of the span being observed, in batch order
 	climb   join.Climb
 
+	// What each span of the batch counts as (pass 1), and for those counted, in order, whether the dedupe
+	// window saw it before.
+	kinds   []spanKind
+	refs    []dedupe.Ref
+	dups    []bool
+	nextDup int
+	dedupe  dedupe.Scratch
+
 	n Counts
 }
 
@@ -271,6 +279,7 @@ func (sc *scratch) consume(td ptrace.Traces, now time.Time) {
 	sc.now = pcommon.NewTimestampFromTime(now)
 	sc.wall = now
 	rss := td.ResourceSpans()
+	sc.classify(rss)
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		sc.setResource(rs.Resource())
@@ -290,6 +299,10 @@ func (sc *scratch) consume(td ptrace.Traces, now time.Time) {
 	sc.pending = sc.pending[:0]
 	sc.ordinal = 0
 	sc.climb.Reset()
+	sc.kinds = sc.kinds[:0]
+	clear(sc.refs)
+	sc.refs = sc.refs[:0]
+	sc.nextDup = 0
 	sc.spanAttrs = pcommon.Map{}
 	sc.resAttrs = pcommon.Map{}
 	sc.lastTS = ""
@@ -298,6 +311,101 @@ func (sc *scratch) consume(td ptrace.Traces, now time.Time) {
 	if cap(sc.pending) > maxPooledLen {
 		sc.pending = nil
 	}
+	if cap(sc.kinds) > maxPooledLen {
+		sc.kinds, sc.refs, sc.dups = nil, nil, nil
+	}
+}
+
+// spanKind is what a span counts as itself (and the command or query type), decided once per batch.
+type spanKind struct {
+	kind counted
+	typ  string
+}
+
+type counted uint8
+
+const (
+	notCounted counted = iota
+	noSide             // no cqrs.side: counted as such
+	countedCommand
+	countedQuery
+	countedApply
+	countedCheckpoint
+	checkpointUnset // a checkpoint update without positions behind
+)
+
+// classify decides what each span counts as and asks the dedupe window, in one call for the whole batch,
+// which of the counted spans it saw before (a retried batch). Only the spans counted themselves are
+// remembered: commands, queries, applies and checkpoints. Event writes are not: they count only under a
+// command of their own batch, and a repeated command is skipped with everything beneath it, while a new
+// command's writes were never counted before.
+func (sc *scratch) classify(rss ptrace.ResourceSpansSlice) {
+	w := sc.o.opts.Dedupe
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				s := spans.At(k)
+				kind := kindOf(s)
+				sc.kinds = append(sc.kinds, kind)
+				if w != nil && kind.kind >= countedCommand && kind.kind <= countedCheckpoint {
+					sc.refs = append(sc.refs, dedupe.Ref{Trace: s.TraceID(), Span: s.SpanID()})
+				}
+			}
+		}
+	}
+	if len(sc.refs) == 0 {
+		return
+	}
+	if cap(sc.dups) < len(sc.refs) {
+		sc.dups = make([]bool, len(sc.refs))
+	}
+	sc.dups = sc.dups[:len(sc.refs)]
+	dups, evicted := w.SeenAll(&sc.dedupe, sc.refs, sc.wall, sc.dups)
+	sc.n.Duplicates += int64(dups)
+	sc.n.Evicted += int64(evicted)
+}
+
+func kindOf(s ptrace.Span) spanKind {
+	attrs := s.Attributes()
+	name := s.Name()
+	if semconv.IsCheckpointUpdate(name) {
+		if _, ok := attrs.Get(semconv.AttrProjectionPositionsBehind); ok {
+			return spanKind{kind: countedCheckpoint}
+		}
+		return spanKind{kind: checkpointUnset}
+	}
+	sv, ok := attrs.Get(semconv.AttrSide)
+	if !ok {
+		return spanKind{kind: noSide}
+	}
+	switch sv.Str() {
+	case semconv.SideWrite:
+		if ct := spanattr.Str(attrs, semconv.AttrCommandType); ct != "" {
+			return spanKind{kind: countedCommand, typ: ct}
+		}
+	case semconv.SideRead:
+		if qt := spanattr.Str(attrs, semconv.AttrQueryType); qt != "" {
+			return spanKind{kind: countedQuery, typ: qt}
+		}
+	case semconv.SideProjection:
+		if semconv.IsProjectionApply(name) && !isNestedApply(attrs) {
+			return spanKind{kind: countedApply}
+		}
+	}
+	return spanKind{}
+}
+
+// seen reports whether the counted span being observed was counted before, within the dedupe window
+// (classify asked for the whole batch).
+func (sc *scratch) seen() bool {
+	if sc.o.opts.Dedupe == nil {
+		return false
+	}
+	d := sc.dups[sc.nextDup]
+	sc.nextDup++
+	return d
 }
 
 func status(s ptrace.Span) string {
@@ -323,50 +431,27 @@ func (sc *scratch) span(s ptrace.Span, rs int, now time.Time) {
 	if s.Events().Len() > 0 {
 		sc.lateApplies(s)
 	}
-	if semconv.IsCheckpointUpdate(name) {
-		sc.checkpoint(s, now)
-		return
-	}
-	sv, ok := attrs.Get(semconv.AttrSide)
-	if !ok {
+	k := sc.kinds[sc.ordinal]
+	switch k.kind {
+	case noSide:
 		sc.n.NoSide++
-		return
-	}
-	switch sv.Str() {
-	case semconv.SideWrite:
-		if ct := spanattr.Str(attrs, semconv.AttrCommandType); ct != "" && !sc.seen(s) {
-			sc.command(s, ct, rs)
+	case countedCheckpoint:
+		if !sc.seen() {
+			sc.checkpoint(s, now)
 		}
-	case semconv.SideRead:
-		if qt := spanattr.Str(attrs, semconv.AttrQueryType); qt != "" && !sc.seen(s) {
-			sc.query(s, qt)
+	case countedCommand:
+		if !sc.seen() {
+			sc.command(s, k.typ, rs)
 		}
-	case semconv.SideProjection:
-		if semconv.IsProjectionApply(name) && !isNestedApply(attrs) && !sc.seen(s) {
+	case countedQuery:
+		if !sc.seen() {
+			sc.query(s, k.typ)
+		}
+	case countedApply:
+		if !sc.seen() {
 			sc.apply(s)
 		}
 	}
-}
-
-// seen reports whether s was counted before, within the dedupe window (a
-// retried batch). Only the spans that are counted themselves are remembered:
-// commands, queries, applies and checkpoints. Event writes are not: they
-// count only under a command of their own batch, and a repeated command is
-// skipped with everything beneath it, while a new command's writes were never
-// counted before.
-func (sc *scratch) seen(s ptrace.Span) bool {
-	w := sc.o.opts.Dedupe
-	if w == nil {
-		return false
-	}
-	dup, evicted := w.Seen(s.TraceID(), s.SpanID(), sc.wall)
-	if evicted {
-		sc.n.Evicted++
-	}
-	if dup {
-		sc.n.Duplicates++
-	}
-	return dup
 }
 
 // isNestedApply: cqrsside marked the apply span as running inside a
@@ -631,13 +716,7 @@ func appliedIDs(attrs pcommon.Map) (pcommon.TraceID, pcommon.SpanID, bool) {
 
 func (sc *scratch) checkpoint(s ptrace.Span, now time.Time) {
 	attrs := s.Attributes()
-	v, ok := attrs.Get(semconv.AttrProjectionPositionsBehind)
-	if !ok {
-		return
-	}
-	if sc.seen(s) {
-		return
-	}
+	v, _ := attrs.Get(semconv.AttrProjectionPositionsBehind)
 	pn := spanattr.ProjectionName(attrs)
 	behind, ok := spanattr.Num(v)
 	if pn == "" || !ok {
