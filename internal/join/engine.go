@@ -121,7 +121,7 @@ type Engine struct {
 	events   *ringmap.Map[Key, Key]
 	pending  *ringmap.Map[uint64, pendingJoin]
 	produced *ringmap.Map[Key, int64]
-	waiting  map[Key]uint64 // newest pending join waiting for a key
+	waiting  waits // newest pending join waiting for a key
 	seq      uint64
 	commands *interner
 	names    *interner // projection names, event types, services of pending joins
@@ -146,7 +146,7 @@ func New(cfg Config, clock clockwork.Clock, record func(context.Context, Counts)
 		events:   ringmap.New[Key, Key](max(cfg.MaxFacts/4, 1), cfg.TTL, nil),
 		pending:  ringmap.New[uint64, pendingJoin](cfg.MaxPending, cfg.TTL, hashSeq),
 		produced: ringmap.New[Key, int64](cfg.MaxPending, cfg.TTL, nil),
-		waiting:  make(map[Key]uint64),
+		waiting:  newWaits(),
 		commands: newInterner(cfg.MaxCommandTypes),
 		names:    newInterner(maxNames),
 		seeds:    [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
@@ -225,8 +225,8 @@ func (e *Engine) Begin() *Tx {
 // forgets the key it waited for when it was the newest waiting for it (joins
 // leave oldest first, so the newest is the last of its key to go).
 func (e *Engine) pendingLeft(seq *uint64, p *pendingJoin, expired bool) {
-	if e.waiting[p.waits] == *seq {
-		delete(e.waiting, p.waits)
+	if w, ok := e.waiting.get(p.waits); ok && w == *seq {
+		e.waiting.del(p.waits)
 	}
 	switch {
 	case !expired:
@@ -307,7 +307,7 @@ func (tx *Tx) fact(key Key) (Fact, bool) {
 
 // Waited reports whether a pending join waits for key.
 func (tx *Tx) Waited(key Key) bool {
-	_, ok := tx.e.waiting[key]
+	_, ok := tx.e.waiting.get(key)
 	return ok
 }
 
@@ -361,10 +361,10 @@ func (tx *Tx) Remember(key Key, f Fact, eventKey *Key) (duplicate bool) {
 
 func (tx *Tx) wake(key Key) {
 	e := tx.e
-	seq, ok := e.waiting[key]
+	seq, ok := e.waiting.get(key)
 	if !ok {
 		return
 	}
-	delete(e.waiting, key)
+	e.waiting.del(key)
 	e.woken = append(e.woken, seq)
 }

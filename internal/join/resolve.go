@@ -266,9 +266,9 @@ func (tx *Tx) register(p pendingJoin, waits Key) {
 	e := tx.e
 	e.seq++
 	p.waits = waits
-	p.prev = e.waiting[waits]
+	p.prev, _ = e.waiting.get(waits)
 	e.pending.Put(e.seq, p, tx.now)
-	e.waiting[waits] = e.seq
+	e.waiting.set(waits, e.seq)
 }
 
 // Completion is a join finished by a span that arrived after the apply span:
