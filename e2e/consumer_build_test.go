@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -36,19 +37,19 @@ func TestComponentsBuildOutsideTheRepo(t *testing.T) {
 	}
 	root := tb.RepoRoot()
 	manifest := readManifest(t, filepath.Join(root, "builder-config.yaml"))
-	version := "v" + manifest.Dist.Version
+	release := "v" + manifest.Dist.Version
+	// The checkout is published at a version of its own, a prerelease of the release: the go command keeps
+	// what it downloads by path and version in a module cache that other test runs share (a second
+	// `make test` beside this one), so each run needs versions no other run writes or removes.
+	version := fmt.Sprintf("%s-checkout.%d", release, time.Now().UnixNano())
 
 	proxy := t.TempDir()
 	for _, dir := range publishedModules {
-		m, err := modproxy.Publish(proxy, root, dir, version)
+		m, err := modproxy.Publish(proxy, root, dir, version, projectModule)
 		require.NoError(t, err)
-		requireOwnModulesAt(t, m, version)
+		requireOwnModulesAt(t, m, release)
 	}
-	// The go command keeps what it downloads by path and version: drop this
-	// project's modules from the module cache, or an older run's v0.x.y would
-	// be built instead of this checkout's.
-	purgeProjectModules(t)
-	t.Cleanup(func() { purgeProjectModules(t) })
+	t.Cleanup(func() { purgeProjectModules(t, version) })
 
 	work := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(work, "manifest.yaml"), []byte(consumerManifest(t, manifest, version)), 0o644))
@@ -60,9 +61,6 @@ func TestComponentsBuildOutsideTheRepo(t *testing.T) {
 		"GOPROXY=file://" + filepath.ToSlash(proxy) + "," + goproxy,
 		"GONOSUMDB=" + projectModule, // not in the public checksum database: it is this checkout
 		"GOWORK=off",
-		// The go command indexes module cache directories by path and version, assuming they never change;
-		// this checkout's v0.x.y does change between runs.
-		"GODEBUG=goindex=0",
 	}
 	run(t, work, env, builder, "--config", "manifest.yaml", "--skip-compilation")
 	dist := filepath.Join(work, "dist")
@@ -240,13 +238,19 @@ service:
       exporters: [debug]
 `
 
-func purgeProjectModules(t *testing.T) {
+// purgeProjectModules removes this run's versions of the project's modules from the module cache.
+func purgeProjectModules(t *testing.T, version string) {
 	modCache := strings.TrimSpace(string(runOut(t, "", nil, "go", "env", "GOMODCACHE")))
-	for _, dir := range []string{
-		filepath.Join(modCache, filepath.FromSlash(projectModule)) + "*",
-		filepath.Join(modCache, "cache", "download", filepath.FromSlash(projectModule)),
+	download := filepath.Join(modCache, "cache", "download", filepath.FromSlash(projectModule))
+	for _, pattern := range []string{
+		filepath.Join(modCache, filepath.FromSlash(projectModule)) + "*@" + version,
+		filepath.Join(modCache, filepath.FromSlash(projectModule)) + "/*/*@" + version, // the nested modules
+		filepath.Join(modCache, filepath.FromSlash(projectModule)) + "/*@" + version,
+		filepath.Join(download, "@v", version+".*"),
+		filepath.Join(download, "*", "@v", version+".*"),
+		filepath.Join(download, "*", "*", "@v", version+".*"),
 	} {
-		matches, _ := filepath.Glob(dir)
+		matches, _ := filepath.Glob(pattern)
 		for _, m := range matches {
 			// The module cache is read-only; make it writable to remove it.
 			_ = filepath.Walk(m, func(p string, info os.FileInfo, err error) error {
@@ -255,6 +259,7 @@ func purgeProjectModules(t *testing.T) {
 				}
 				return nil
 			})
+			_ = os.Chmod(filepath.Dir(m), 0o755)
 			require.NoError(t, os.RemoveAll(m))
 		}
 	}

@@ -33,8 +33,10 @@ type Module struct {
 
 // Publish writes the module rooted at repoRoot/dir into the proxy directory
 // proxyDir at version, in the layout the go command reads
-// (<path>/@v/list, .info, .mod, .zip).
-func Publish(proxyDir, repoRoot, dir, version string) (Module, error) {
+// (<path>/@v/list, .info, .mod, .zip). Its requirements of modules under
+// ownPrefix (this project's other modules, published beside it) are rewritten
+// to version; Module.GoMod is the checkout's go.mod as it is.
+func Publish(proxyDir, repoRoot, dir, version, ownPrefix string) (Module, error) {
 	modDir := filepath.Join(repoRoot, dir)
 	goMod, err := os.ReadFile(filepath.Join(modDir, "go.mod"))
 	if err != nil {
@@ -45,6 +47,10 @@ func Publish(proxyDir, repoRoot, dir, version string) (Module, error) {
 		return Module{}, fmt.Errorf("modproxy: %s/go.mod has no module line", dir)
 	}
 	m := Module{Path: path, Dir: dir, Version: version, GoMod: goMod}
+	published, err := requireOwnAt(goMod, dir, ownPrefix, version)
+	if err != nil {
+		return Module{}, err
+	}
 	escaped, err := module.EscapePath(path)
 	if err != nil {
 		return Module{}, err
@@ -57,13 +63,18 @@ func Publish(proxyDir, repoRoot, dir, version string) (Module, error) {
 	if err != nil {
 		return Module{}, err
 	}
+	for i, f := range files {
+		if f.Path() == "go.mod" {
+			files[i] = contentFile{rel: "go.mod", data: published}
+		}
+	}
 	var buf bytes.Buffer
 	if err := zip.Create(&buf, module.Version{Path: path, Version: version}, files); err != nil {
 		return Module{}, fmt.Errorf("modproxy: zipping %s: %w", dir, err)
 	}
 	info, _ := json.Marshal(struct{ Version, Time string }{version, time.Now().UTC().Format(time.RFC3339)})
 	for name, data := range map[string][]byte{
-		version + ".zip": buf.Bytes(), version + ".mod": goMod, version + ".info": info, "list": []byte(version + "\n"),
+		version + ".zip": buf.Bytes(), version + ".mod": published, version + ".info": info, "list": []byte(version + "\n"),
 	} {
 		if err := os.WriteFile(filepath.Join(vdir, name), data, 0o644); err != nil {
 			return Module{}, err
@@ -91,6 +102,47 @@ func trackedFiles(dir string) ([]zip.File, error) {
 	}
 	return files, nil
 }
+
+// requireOwnAt returns goMod with every requirement of a module under
+// ownPrefix at version.
+func requireOwnAt(goMod []byte, dir, ownPrefix, version string) ([]byte, error) {
+	f, err := modfile.Parse(dir+"/go.mod", goMod, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range f.Require {
+		if ownPrefix != "" && strings.HasPrefix(r.Mod.Path, ownPrefix) {
+			if err := f.AddRequire(r.Mod.Path, version); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f.Format()
+}
+
+// contentFile is a zip entry whose content is given rather than read from disk.
+type contentFile struct {
+	rel  string
+	data []byte
+}
+
+func (f contentFile) Path() string { return f.rel }
+func (f contentFile) Lstat() (os.FileInfo, error) {
+	return contentInfo{name: filepath.Base(f.rel), size: int64(len(f.data))}, nil
+}
+func (f contentFile) Open() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(f.data)), nil }
+
+type contentInfo struct {
+	name string
+	size int64
+}
+
+func (i contentInfo) Name() string       { return i.name }
+func (i contentInfo) Size() int64        { return i.size }
+func (i contentInfo) Mode() os.FileMode  { return 0o644 }
+func (i contentInfo) ModTime() time.Time { return time.Time{} }
+func (i contentInfo) IsDir() bool        { return false }
+func (i contentInfo) Sys() any           { return nil }
 
 type file struct{ rel, abs string }
 
