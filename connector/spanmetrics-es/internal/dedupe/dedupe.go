@@ -113,10 +113,10 @@ const touchAhead = 8
 // SeenAll is Seen for a batch of spans, in one call: it locks each shard once,
 // expires it once, and stores the shard's keys back to back, touching the
 // index a few keys ahead so the cache misses of independent probes overlap
-// (one miss per span, one at a time, was most of what counting each span once
-// cost). dup[i] tells whether refs[i] was seen before (len(dup) >= len(refs));
-// it returns how many were, and how many entries were evicted. Spans in one
-// batch with the same ids are duplicates of the first, as with Seen.
+// (a probe into a table larger than the cache is what a span's check costs).
+// dup[i] tells whether refs[i] was seen before (len(dup) >= len(refs)); it
+// returns how many were, and how many entries were evicted. Spans in one batch
+// with the same ids are duplicates of the first, as with Seen.
 func (w *Window) SeenAll(sc *Scratch, refs []Ref, now time.Time, dup []bool) (dups, evicted int) {
 	sc.keys = sc.keys[:0]
 	clear(sc.start[:])
