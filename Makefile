@@ -18,8 +18,9 @@ SIDECAR_IMAGE ?= localhost/otelcol-es-sidecar:$(VERSION)
 COMPONENTS := processor/cqrsside processor/projectionlag processor/cqrsmetricsdrop connector/spanmetrics-es
 # Modules with their own go.mod, tested separately (deploy: the manifests' and rules' tests, with k8s.io/api).
 MODULES    := . eventsource/semconv eventsource eventsource/sqlitestore eventsource/pgstore eventsource/kafkabus eventsource/rabbitbus eventsource/cmd/esdemo eventsource/cmd/esoutbox reliability deploy
-# `make test` also covers the benchmark module and the distribution (its default-config hook).
-TEST_MODULES := $(MODULES) bench cmd/otelcol-es
+# `make test` also covers the benchmark module and the distribution (its default-config hook); the two
+# suites that mostly wait (the root module's e2e, reliability) start first.
+TEST_MODULES := . reliability $(filter-out . reliability,$(MODULES)) bench cmd/otelcol-es
 GOTESTFLAGS ?= -race -count=1
 export OTELCOL_ES_BIN := $(CURDIR)/$(BIN)
 export OTELCOL_ES_SIDECAR_BIN := $(CURDIR)/$(SIDECAR_BIN)
@@ -33,14 +34,14 @@ ifneq ($(shell id -u),0)
 export OTELCOL_ES_SKIP_IMAGE_TEST ?= 1
 endif
 
-.PHONY: all build build-race build-sidecar demo load view image image-sidecar run test test-deps deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
+.PHONY: all build build-race build-sidecar demo load view image image-sidecar run test test-race-bin test-deps deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
 
 all: build
 
 # The distribution, from the ocb output in cmd/otelcol-es (see builder-config.yaml): static (CGO_ENABLED=0,
 # so the FROM scratch image runs it), stripped, with the version and commit. No -trimpath, and `lint` vets
 # with CGO_ENABLED=0 too: both then share every compiled package, and a cold CI compiles the tree once for
-# them (and once more for -race).
+# them (go test -race compiles what the tests import once more).
 build:
 	cd cmd/otelcol-es && CGO_ENABLED=0 $(GO) build -ldflags '-s -w $(VERSION_LDFLAGS)' -o ../../$(BIN) .
 
@@ -89,14 +90,29 @@ load:
 run: build demo view
 	./scripts/run.sh
 
-# Every test, with the race detector. The end-to-end and reliability tests run the collector's -race build
-# (a data race it reports fails the test) and the binaries built once by `demo` and `load`; the overload
-# test bounds RSS, so it runs the normal build (the reliability suite includes a 60 s soak; `make soak` runs
-# it for 10 minutes on the normal build).
-test: test-deps build build-race build-sidecar demo load view
+# Every test, with the race detector, module by module, up to TEST_JOBS modules at once: the end-to-end and
+# reliability suites mostly wait on real time (exports, scrapes, a 60 s soak) while the others compile, so
+# a cold machine spends its two cores on compiling rather than on sleeping. Each module's output is printed
+# whole when it ends (--output-sync). The end-to-end and reliability tests run the distribution built once
+# by `build` (a cold build of it takes 11-17 minutes on two cores; a second, -race build would double that:
+# `make test-race-bin` runs both suites against one, and any data race it reports fails them) and the
+# binaries built once by `demo` and `load`. The distribution's own tests (cmd/otelcol-es: the default-config
+# hook) compile every component, so they run as `build` compiles, without -race, and share its packages;
+# the components' concurrency is raced in their own packages and in internal/pipelinetest.
+TEST_JOBS ?= 3
+test: test-deps build build-sidecar demo load view
 	@if [ "$$OTELCOL_ES_SKIP_IMAGE_TEST" = 1 ]; then echo "OTELCOL_ES_SKIP_IMAGE_TEST=1: the image test is skipped (it needs root)"; fi
-	@for m in $(TEST_MODULES); do echo "== go test $$m"; (cd $$m && OTELCOL_ES_BIN=$(CURDIR)/$(RACE_BIN) OTELCOL_ES_RELEASE_BIN=$(CURDIR)/$(BIN) OTELCOL_ES_SIDECAR_BIN=$(CURDIR)/$(SIDECAR_BIN) \
-	  $(GO) test $(GOTESTFLAGS) -timeout 30m ./...) || exit 1; done
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(addprefix test-module/,$(TEST_MODULES))
+
+# The collector's -race build under the end-to-end and reliability suites.
+test-race-bin: build build-race build-sidecar demo load view
+	@$(MAKE) --no-print-directory test-module/e2e test-module/reliability OTELCOL_ES_BIN=$(CURDIR)/$(RACE_BIN)
+
+# One module's tests (`.` is the root module; e2e is the root module's e2e package alone).
+test-module/%:
+	@echo "== go test $*"
+	@cd $(if $(filter e2e,$*),.,$*) && OTELCOL_ES_RELEASE_BIN=$(CURDIR)/$(BIN) $(if $(filter cmd/otelcol-es,$*),CGO_ENABLED=0) \
+	  $(GO) test $(if $(filter cmd/otelcol-es,$*),$(filter-out -race,$(GOTESTFLAGS)),$(GOTESTFLAGS)) -timeout 30m $(if $(filter e2e,$*),./e2e,./...)
 
 # What the tests need besides Go (prometheus/promtool, postgresql, buildah), installed from Debian's packages
 # with one apt-get run (sudo when not root) when missing, or a stop at once with the command that would.
@@ -124,9 +140,10 @@ bench-cardinality: build
 	$(MAKE) -C bench cardinality
 
 # CI only keeps the benchmarks compiling and running once; it asserts no timing.
+# CGO_ENABLED=0 as `lint` and `build`: the benchmarks' packages are compiled already.
 bench-ci:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./processor/... ./connector/...
-	$(MAKE) -C bench micro-ci
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x ./processor/... ./connector/...
+	CGO_ENABLED=0 $(MAKE) -C bench micro-ci
 
 # Fuzz every target for 10 minutes each (make fuzz), or 30 s each in CI (make fuzz-ci).
 fuzz:

@@ -28,7 +28,7 @@ func distVersion(t *testing.T) string {
 	return bc.Dist.Version
 }
 
-// The binaries `make build` and `make build-race` write say their release and the commit they were built
+// The binaries `make build` and `make build-race` write (`make test-race-bin` checks the second) say their release and the commit they were built
 // from (-ldflags -X main.version/main.commit). A binary built without the Makefile (go test building its own)
 // prints the release only; that case is checked by cmd/otelcol-es's own tests.
 func TestVersionCarriesReleaseAndCommit(t *testing.T) {

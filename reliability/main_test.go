@@ -13,9 +13,10 @@ import (
 )
 
 var (
-	// collectorBin is $OTELCOL_ES_BIN (`make test`: the -race build), else built once here.
+	// collectorBin is $OTELCOL_ES_BIN (`make test`: the normal build; `make test-race-bin`: the -race build),
+	// else built once here.
 	collectorBin string
-	// releaseBin is $OTELCOL_ES_RELEASE_BIN (`make test`: the normal build), else collectorBin. The overload
+	// releaseBin is $OTELCOL_ES_RELEASE_BIN (the normal build), else collectorBin. The overload
 	// test bounds the collector's RSS, which a race build's shadow memory would inflate.
 	releaseBin string
 	// demoBin is $OTELCOL_ES_DEMO_BIN, else eventsource/cmd/esdemo built once here.
