@@ -40,8 +40,8 @@ all: build
 
 # The distribution, from the ocb output in cmd/otelcol-es (see builder-config.yaml): static (CGO_ENABLED=0,
 # so the FROM scratch image runs it), stripped, with the version and commit. No -trimpath, and `lint` vets
-# with CGO_ENABLED=0 too: both then share every compiled package, and a cold CI compiles the tree once for
-# them (go test -race compiles what the tests import once more).
+# it with CGO_ENABLED=0 too: both then share every compiled package, and a cold CI compiles the tree once
+# for them.
 build:
 	cd cmd/otelcol-es && CGO_ENABLED=0 $(GO) build -ldflags '-s -w $(VERSION_LDFLAGS)' -o ../../$(BIN) .
 
@@ -140,10 +140,10 @@ bench-cardinality: build
 	$(MAKE) -C bench cardinality
 
 # CI only keeps the benchmarks compiling and running once; it asserts no timing.
-# CGO_ENABLED=0 as `lint` and `build`: the benchmarks' packages are compiled already.
+# With -race, as `make test`: the benchmarks' packages are compiled already. No timing is read.
 bench-ci:
-	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x ./processor/... ./connector/...
-	CGO_ENABLED=0 $(MAKE) -C bench micro-ci
+	$(GO) test -race -run '^$$' -bench . -benchtime 1x ./processor/... ./connector/...
+	$(MAKE) -C bench micro-ci GOTESTFLAGS=-race
 
 # Fuzz every target for 10 minutes each (make fuzz), or 15 s each in CI (make fuzz-ci: the committed
 # corpora are replayed by every go test as well).
@@ -153,9 +153,12 @@ fuzz:
 fuzz-ci:
 	./scripts/fuzz.sh 15s
 
+# vet compiles what it checks: with -race for the modules `make test` tests with -race, as build does for
+# the two distributions, so a cold machine compiles each package once for lint and the tests or the build.
 lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	@for m in $(MODULES) bench cmd/otelcol-es cmd/otelcol-es-sidecar; do (cd $$m && CGO_ENABLED=0 $(GO) vet ./...) || exit 1; done
+	@for m in $(MODULES) bench; do (cd $$m && $(GO) vet -race ./...) || exit 1; done
+	@for m in cmd/otelcol-es cmd/otelcol-es-sidecar; do (cd $$m && CGO_ENABLED=0 $(GO) vet ./...) || exit 1; done
 
 # Regenerates component metadata (mdatagen) and the distribution's sources (ocb) without compiling.
 generate:
