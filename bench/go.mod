@@ -7,7 +7,9 @@ replace github.com/otelcol-es/otelcol-es => ../
 replace github.com/otelcol-es/otelcol-es/eventsource => ../eventsource
 
 require (
+	github.com/google/pprof v0.0.0-20261016150608-1facf8f91b50
 	github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.165.1
+	github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.161.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.161.0
 	github.com/otelcol-es/otelcol-es v0.1.0
 	github.com/stretchr/testify v1.12.1
@@ -27,7 +29,6 @@ require (
 require (
 	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatautil v0.161.0 // indirect
-	github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.161.0 // indirect
 )
 
 require (
