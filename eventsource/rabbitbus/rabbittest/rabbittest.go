@@ -286,9 +286,9 @@ func Shared(t testing.TB) *Broker {
 func NewVhost(t testing.TB) string {
 	t.Helper()
 	b := Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	u, err := b.NewVhost(ctx, fmt.Sprintf("t%d", b.vhosts.Add(1)))
+	// No deadline of its own: each rabbitmqctl boots an Erlang VM, which took over a minute for two calls
+	// on a loaded 2-core machine; go test's -timeout bounds a node that never answers.
+	u, err := b.NewVhost(t.Context(), fmt.Sprintf("t%d", b.vhosts.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
