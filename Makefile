@@ -139,8 +139,8 @@ bench-e2e: build
 bench-cardinality: build
 	$(MAKE) -C bench cardinality
 
-# CI only keeps the benchmarks compiling and running once; it asserts no timing.
-# With -race, as `make test`: the benchmarks' packages are compiled already. No timing is read.
+# CI only keeps the benchmarks compiling and running once; it asserts no timing. With -race, as `make test`:
+# their packages are compiled already.
 bench-ci:
 	$(GO) test -race -run '^$$' -bench . -benchtime 1x ./processor/... ./connector/...
 	$(MAKE) -C bench micro-ci GOTESTFLAGS=-race
