@@ -99,10 +99,13 @@ run: build demo view
 # binaries built once by `demo` and `load`. The distribution's own tests (cmd/otelcol-es: the default-config
 # hook) compile every component, so they run as `build` compiles, without -race, and share its packages;
 # the components' concurrency is raced in their own packages and in internal/pipelinetest.
+# TEST_EXTRA names more targets for the same pool, after the modules (CI: fuzz-ci bench-ci): they start when
+# the short modules are done and use the cores the two waiting suites leave idle.
 TEST_JOBS ?= 3
+TEST_EXTRA ?=
 test: test-deps build build-sidecar demo load view
 	@if [ "$$OTELCOL_ES_SKIP_IMAGE_TEST" = 1 ]; then echo "OTELCOL_ES_SKIP_IMAGE_TEST=1: the image test is skipped (it needs root)"; fi
-	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(addprefix test-module/,$(TEST_MODULES))
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(addprefix test-module/,$(TEST_MODULES)) $(TEST_EXTRA)
 
 # The collector's -race build under the end-to-end and reliability suites.
 test-race-bin: build build-race build-sidecar demo load view
