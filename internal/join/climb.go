@@ -9,10 +9,12 @@ package join
 // engine's Tx; the connector, without an engine, climbs within the batch.
 //
 // A Climb is one batch's scratch, reused: Reset, then Span for every span of
-// the batch and Write for each write that stored events, then Run.
+// the batch and Write for each write that stored events, then Run. Span only
+// appends: the index of the batch's spans is built by Run, so a batch with
+// nothing to climb (most batches of a read-heavy app) costs no more.
 type Climb struct {
 	nodes  []climbNode
-	index  map[Key]int32
+	index  batchIndex[Key]
 	writes []climbWrite
 }
 
@@ -31,9 +33,11 @@ const (
 )
 
 type climbNode struct {
-	key      Key
-	parent   [8]byte
-	kind     ClimbKind
+	key    Key
+	parent [8]byte
+	kind   ClimbKind
+	// shadowed: an earlier node of the batch has the same key and stands for it.
+	shadowed bool
 	produced int64
 }
 
@@ -52,10 +56,10 @@ type ProducedStore interface {
 // Reset empties the climb for the next batch.
 func (c *Climb) Reset() {
 	c.nodes = c.nodes[:0]
-	clear(c.index)
+	c.index.reset()
 	c.writes = c.writes[:0]
 	if cap(c.nodes) > maxKeptLen {
-		c.nodes, c.index = nil, nil // after an unusually large batch
+		c.nodes = nil // after an unusually large batch
 	}
 }
 
@@ -78,30 +82,32 @@ func (c *Climb) Needed(store ProducedStore) bool {
 // Span adds a span of the batch and returns its index for Produced. A span id
 // seen twice keeps its first node.
 func (c *Climb) Span(key Key, parent [8]byte, kind ClimbKind) int32 {
-	if c.index == nil {
-		c.index = make(map[Key]int32)
-	}
-	i := int32(len(c.nodes))
 	c.nodes = append(c.nodes, climbNode{key: key, parent: parent, kind: kind})
-	if _, dup := c.index[key]; !dup {
-		c.index[key] = i
-	}
-	return i
+	return int32(len(c.nodes) - 1)
 }
 
 // Run climbs every write's count, and every count waiting in store for a span
 // of this batch, at most maxDepth spans up. store may be nil: counts leaving
 // the batch are then dropped.
 func (c *Climb) Run(store ProducedStore, maxDepth int) {
+	c.index.hash = keyHash
+	c.index.reserve(len(c.nodes))
+	for i := range c.nodes {
+		k := c.nodes[i].key
+		c.nodes[i].shadowed = !c.index.insert(k, keyHash(k), int32(i))
+	}
 	for _, w := range c.writes {
 		c.climb(store, w.parent, w.n, maxDepth)
 	}
 	if store == nil || !store.HasProduced() {
 		return
 	}
-	for k, i := range c.index {
-		if n, ok := store.TakeProduced(k); ok {
-			c.deliver(store, i, n, maxDepth)
+	for i := range c.nodes {
+		if c.nodes[i].shadowed {
+			continue
+		}
+		if n, ok := store.TakeProduced(c.nodes[i].key); ok {
+			c.deliver(store, int32(i), n, maxDepth)
 		}
 	}
 }
@@ -117,7 +123,7 @@ func (c *Climb) climb(store ProducedStore, k Key, n int64, maxDepth int) {
 		if k.SpanID() == [8]byte{} {
 			return // a root without a command: no command to count them for
 		}
-		i, ok := c.index[k]
+		i, ok := c.index.find(k, keyHash(k))
 		if !ok {
 			if store != nil {
 				store.AddProduced(k, n)

@@ -151,7 +151,7 @@ func (tx *AncestryTx) Put(id [8]byte, a Ancestor) {
 // Resolve the pending ones.
 type Lineage struct {
 	nodes []lineNode
-	index map[[8]byte]int32
+	index batchIndex[[8]byte]
 	path  []int32
 	// Counts of the batch, since Reset: walks stopped at a parent in another
 	// process, at a cycle, or at a parent not arrived (Unseen, per span).
@@ -176,11 +176,11 @@ const (
 // Reset empties the lineage for the next batch.
 func (l *Lineage) Reset() {
 	l.nodes = l.nodes[:0]
-	clear(l.index)
+	l.index.reset()
 	l.path = l.path[:0]
 	l.OtherProcess, l.Cycles, l.Unseen = 0, 0, 0
 	if cap(l.nodes) > maxKeptLen {
-		l.nodes, l.index = nil, nil
+		l.nodes = nil
 	}
 }
 
@@ -198,20 +198,13 @@ func (l *Lineage) Add(parent [8]byte, proc uint32, pending bool, value uint8) in
 // Index makes the node i findable by its span id; false when another node of
 // the batch has the id already.
 func (l *Lineage) Index(i int32, id [8]byte) bool {
-	if l.index == nil {
-		l.index = make(map[[8]byte]int32)
-	}
-	if _, dup := l.index[id]; dup {
-		return false
-	}
-	l.index[id] = i
-	return true
+	l.index.hash = hashSpanID
+	return l.index.insert(id, hashSpanID(id), i)
 }
 
 // Find returns the node of the batch with the span id.
 func (l *Lineage) Find(id [8]byte) (int32, bool) {
-	i, ok := l.index[id]
-	return i, ok
+	return l.index.find(id, hashSpanID(id))
 }
 
 // Pending reports whether node i still needs its ancestor's value.
@@ -238,7 +231,7 @@ walk:
 			known = true
 			break
 		}
-		if pi, ok := l.index[n.parent]; ok {
+		if pi, ok := l.Find(n.parent); ok {
 			pn := &l.nodes[pi]
 			if pn.proc != n.proc {
 				l.OtherProcess++

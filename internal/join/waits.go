@@ -1,7 +1,5 @@
 package join
 
-import "encoding/binary"
-
 // waits maps a key to the newest pending join waiting for it. Nearly every
 // span of a batch is asked about (Tx.Waited, Remember) and nearly none is
 // waited for, so a 64 KiB array of counters, by a hash of the key, answers
@@ -19,12 +17,12 @@ func newWaits() waits {
 // slot hashes the key: span ids (and event hashes) are random, the trace
 // part tells event keys from span keys with the same span part.
 func (w *waits) slot(k *Key) *uint16 {
-	h := (binary.LittleEndian.Uint64(k[16:]) ^ binary.LittleEndian.Uint64(k[:8])) * 0x9E3779B97F4A7C15
-	return &w.filter[h>>49]
+	return &w.filter[keyHash(*k)>>49]
 }
 
 func (w *waits) get(k Key) (uint64, bool) {
-	if *w.slot(&k) == 0 {
+	// Most of the time nothing waits at all: answer without touching the filter.
+	if len(w.m) == 0 || *w.slot(&k) == 0 {
 		return 0, false
 	}
 	seq, ok := w.m[k]

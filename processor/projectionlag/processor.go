@@ -128,7 +128,7 @@ func (p *lagProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 	}
 	if tx != nil {
 		p.storeEntryPoints(tx)
-		p.attributeEvents(tx, td)
+		p.attributeEvents(tx)
 		p.completions, p.carriers = tx.Resume(p.completions[:0], p.carriers[:0])
 		if len(p.completions) > 0 {
 			p.writeCompletions(tx, td, &c)
@@ -171,7 +171,12 @@ func (p *lagProcessor) observe(tx *join.Tx, res pcommon.Resource, span ptrace.Sp
 		return
 	}
 	side := spanattr.Str(attrs, semconv.AttrSide)
+	commandType := ""
+	if side == semconv.SideWrite {
+		commandType = spanattr.Str(attrs, semconv.AttrCommandType)
+	}
 	key := join.NewKey(span.TraceID(), span.SpanID())
+	p.climbSpan(span, key, name, side, commandType)
 	switch {
 	case side == semconv.SideWrite && !span.ParentSpanID().IsEmpty():
 		p.writeParents[key.WithSpan(span.ParentSpanID())] = struct{}{}
@@ -189,13 +194,13 @@ func (p *lagProcessor) observe(tx *join.Tx, res pcommon.Resource, span ptrace.Sp
 		// Its times would make any lag joined to it absurd; keep it only as a step of the walk.
 		c.invalidTS++
 		f = join.Fact{Kind: join.Relay, Parent: span.ParentSpanID()}
-	case side == semconv.SideWrite && !hasEvent && !joinableWrite(span, name) && !tx.Waited(key):
+	case side == semconv.SideWrite && !hasEvent && !joinableWrite(span, name, commandType) && !tx.Waited(key):
 		// No join reaches it: not remembered, so the store's history stays long.
 	case side == semconv.SideWrite:
 		f = join.Fact{Kind: join.Producer, Parent: span.ParentSpanID(),
 			Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
-		if ct := spanattr.Str(attrs, semconv.AttrCommandType); ct != "" {
-			f.Command = tx.CommandID(ct)
+		if commandType != "" {
+			f.Command = tx.CommandID(commandType)
 		}
 	case !span.ParentSpanID().IsEmpty() &&
 		((side == semconv.SideProjection && !semconv.IsProjectionApply(name)) || span.Kind() == ptrace.SpanKindConsumer):
@@ -221,8 +226,8 @@ func (p *lagProcessor) observe(tx *join.Tx, res pcommon.Resource, span ptrace.Sp
 // process (a CLIENT span: a database, cache or HTTP call) that writes no events, and a read of the store
 // made for the command, cannot: their children, if any, live in another process that starts its own
 // side, and no bus injects their context.
-func joinableWrite(span ptrace.Span, name string) bool {
-	if semconv.IsEventWrite(name) || spanattr.Str(span.Attributes(), semconv.AttrCommandType) != "" {
+func joinableWrite(span ptrace.Span, name, commandType string) bool {
+	if semconv.IsEventWrite(name) || commandType != "" {
 		return true
 	}
 	return span.Kind() != ptrace.SpanKindClient && !semconv.IsStoreRead(name)

@@ -30,23 +30,15 @@ func (p *lagProcessor) noteEventWrite(span ptrace.Span, key join.Key, duplicate 
 }
 
 // attributeEvents moves every event count of this batch, and every one waiting for a span of this batch,
-// up to its command (join.Climb), then writes each command's total onto it.
-func (p *lagProcessor) attributeEvents(tx *join.Tx, td ptrace.Traces) {
-	defer p.climb.Reset()
+// up to its command (join.Climb, whose spans pass 1 added), then writes each command's total onto it.
+func (p *lagProcessor) attributeEvents(tx *join.Tx) {
+	defer func() {
+		p.climb.Reset()
+		clear(p.commands) // drop the spans
+		p.commands = p.commands[:0]
+	}()
 	if !p.climb.Needed(tx) {
 		return
-	}
-	p.commands = p.commands[:0]
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, span := range ss.Spans().All() {
-				kind, collect := climbKind(span)
-				i := p.climb.Span(join.NewKey(span.TraceID(), span.SpanID()), span.ParentSpanID(), kind)
-				if collect {
-					p.commands = append(p.commands, commandSpan{span: span, node: i})
-				}
-			}
-		}
 	}
 	p.climb.Run(tx, p.cfg.Link.MaxDepth)
 	for _, c := range p.commands {
@@ -54,7 +46,6 @@ func (p *lagProcessor) attributeEvents(tx *join.Tx, td ptrace.Traces) {
 			c.span.Attributes().PutInt(semconv.AttrEventsCount, n)
 		}
 	}
-	clear(p.commands) // drop the spans
 }
 
 // commandSpan is a command of the batch whose events are counted from the writes beneath it.
@@ -63,19 +54,25 @@ type commandSpan struct {
 	node int32
 }
 
-// climbKind says what a span is to the event counts climbing through it, and whether its total is to be
-// written on it: a successful command that names no events itself.
-func climbKind(span ptrace.Span) (join.ClimbKind, bool) {
-	attrs := span.Attributes()
-	if spanattr.Str(attrs, semconv.AttrSide) != semconv.SideWrite || spanattr.Str(attrs, semconv.AttrCommandType) == "" {
-		if semconv.IsEventWrite(span.Name()) {
-			return join.Covering, false
-		}
-		return join.Passing, false
+// climbSpan adds the span to the batch's climb, in pass 1: what it is to the event counts climbing through
+// it, and whether its total is to be written on it (a successful command that names no events itself).
+// side and commandType are the span's attributes, read once by observe.
+func (p *lagProcessor) climbSpan(span ptrace.Span, key join.Key, name, side, commandType string) {
+	kind := join.Passing
+	switch {
+	case side == semconv.SideWrite && commandType != "":
+		kind = join.Collecting
+	case semconv.IsEventWrite(name):
+		kind = join.Covering
 	}
-	_, own := attrs.Get(semconv.AttrEventsCount)
-	own = own || hasDomainEvents(span)
-	return join.Collecting, !own && span.Status().Code() != ptrace.StatusCodeError
+	i := p.climb.Span(key, span.ParentSpanID(), kind)
+	if kind != join.Collecting || span.Status().Code() == ptrace.StatusCodeError {
+		return
+	}
+	if _, own := span.Attributes().Get(semconv.AttrEventsCount); own || hasDomainEvents(span) {
+		return
+	}
+	p.commands = append(p.commands, commandSpan{span: span, node: i})
 }
 
 func hasDomainEvents(span ptrace.Span) bool {

@@ -1,0 +1,113 @@
+package join
+
+import "encoding/binary"
+
+// batchIndex finds one batch's nodes by key: open addressing over a
+// power-of-two table kept at most half full, emptied for the next batch and
+// reused. It stands where a Go map was: every span of every batch goes in, and
+// the map's hashing, inserts and growth were the largest cost of the climb in
+// the collector's CPU profile. Callers pass the key's hash (keyHash for a Key,
+// hashSpanID for a span id), so the probe loop has no indirect call.
+type batchIndex[K comparable] struct {
+	hash  func(K) uint64 // for rehashing on growth only
+	slots []indexSlot[K]
+	shift uint8 // 64 - log2(len(slots))
+	n     int
+}
+
+type indexSlot[K comparable] struct {
+	key K
+	pos int32 // the node's index + 1; 0: empty
+}
+
+// minIndexSlots is the smallest table; maxKeptSlots the largest a reused
+// index keeps (after an unusually large batch it starts small again).
+const (
+	minIndexSlots = 64
+	maxKeptSlots  = 2 * maxKeptLen
+)
+
+// keyHash is Fibonacci hashing of the span part mixed with the trace part;
+// the table is indexed by the top bits.
+func keyHash(k Key) uint64 {
+	return (binary.LittleEndian.Uint64(k[16:]) ^ binary.LittleEndian.Uint64(k[:8])) * 0x9E3779B97F4A7C15
+}
+
+// reset empties the index.
+func (x *batchIndex[K]) reset() {
+	if len(x.slots) > maxKeptSlots {
+		x.slots, x.shift, x.n = nil, 0, 0
+		return
+	}
+	if x.n > 0 {
+		clear(x.slots)
+		x.n = 0
+	}
+}
+
+// reserve makes room for n keys without growing.
+func (x *batchIndex[K]) reserve(n int) {
+	if 2*n > len(x.slots) {
+		x.resize(2 * n)
+	}
+}
+
+// resize rehashes into a table of at least size slots.
+func (x *batchIndex[K]) resize(size int) {
+	slots := minIndexSlots
+	shift := uint8(64 - 6)
+	for slots < size {
+		slots <<= 1
+		shift--
+	}
+	old := x.slots
+	x.slots, x.shift = make([]indexSlot[K], slots), shift
+	mask := uint64(slots - 1)
+	for _, s := range old {
+		if s.pos == 0 {
+			continue
+		}
+		j := x.hash(s.key) >> x.shift
+		for x.slots[j].pos != 0 {
+			j = (j + 1) & mask
+		}
+		x.slots[j] = s
+	}
+}
+
+// find returns the node index stored under k, whose hash is h.
+func (x *batchIndex[K]) find(k K, h uint64) (int32, bool) {
+	if x.n == 0 {
+		return 0, false
+	}
+	mask := uint64(len(x.slots) - 1)
+	for i := h >> x.shift; ; i = (i + 1) & mask {
+		s := &x.slots[i]
+		if s.pos == 0 {
+			return 0, false
+		}
+		if s.key == k {
+			return s.pos - 1, true
+		}
+	}
+}
+
+// insert stores the node index i under k, whose hash is h, unless k is there
+// already (then it reports false and keeps the first).
+func (x *batchIndex[K]) insert(k K, h uint64, i int32) bool {
+	if 2*(x.n+1) > len(x.slots) {
+		x.resize(2 * (x.n + 1))
+	}
+	mask := uint64(len(x.slots) - 1)
+	for j := h >> x.shift; ; j = (j + 1) & mask {
+		s := &x.slots[j]
+		if s.pos == 0 {
+			*s = indexSlot[K]{key: k, pos: i + 1}
+			x.n++
+			return true
+		}
+		if s.key == k {
+			return false
+		}
+	}
+}
