@@ -148,13 +148,13 @@ bench-ci:
 	$(GO) test -race -run '^$$' -bench . -benchtime 1x ./processor/... ./connector/...
 	$(MAKE) -C bench micro-ci GOTESTFLAGS=-race
 
-# Fuzz every target for 10 minutes each (make fuzz), or 15 s each in CI (make fuzz-ci: the committed
+# Fuzz every target for 10 minutes each (make fuzz), or 10 s each in CI (make fuzz-ci: the committed
 # corpora are replayed by every go test as well).
 fuzz:
 	./scripts/fuzz.sh 10m
 
 fuzz-ci:
-	./scripts/fuzz.sh 15s
+	./scripts/fuzz.sh 10s
 
 # vet compiles what it checks: with -race for the modules `make test` tests with -race, as build does for
 # the two distributions, so a cold machine compiles each package once for lint and the tests or the build.
