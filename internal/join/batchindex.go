@@ -4,10 +4,11 @@ import "encoding/binary"
 
 // batchIndex finds one batch's nodes by key: open addressing over a
 // power-of-two table kept at most half full, emptied for the next batch and
-// reused. It stands where a Go map was: every span of every batch goes in, and
-// the map's hashing, inserts and growth were the largest cost of the climb in
-// the collector's CPU profile. Callers pass the key's hash (keyHash for a Key,
-// hashSpanID for a span id), so the probe loop has no indirect call.
+// reused. Every span of every batch goes in, so the table does not grow in
+// steady state and an insert is one multiply and mostly one cache line (a Go
+// map measured slower here). Callers pass the key's hash
+// (keyHash for a Key, hashSpanID for a span id), so the probe loop has no
+// indirect call.
 type batchIndex[K comparable] struct {
 	hash  func(K) uint64 // for rehashing on growth only
 	slots []indexSlot[K]
