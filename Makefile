@@ -34,7 +34,7 @@ ifneq ($(shell id -u),0)
 export OTELCOL_ES_SKIP_IMAGE_TEST ?= 1
 endif
 
-.PHONY: all build build-race build-sidecar demo load view image image-sidecar run test test-race-bin test-deps deps-report vet-distributions soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
+.PHONY: all build build-race build-sidecar demo load view image image-sidecar run test test-race-bin test-deps deps-report soak bench bench-e2e bench-cardinality bench-ci lint generate check-generated fuzz fuzz-ci clean
 
 all: build
 
@@ -151,8 +151,7 @@ bench-ci:
 # Fuzz every target for 10 minutes each (make fuzz), or 10,000 inputs each in CI (make fuzz-ci, about 10 s for
 # the slowest target on a loaded machine; the committed corpora are replayed by every go test as well). CI
 # counts inputs rather than time: Go 1.26's fuzzer can end a timed run with a spurious "context deadline
-# exceeded" failure when a worker is slow to stop (golang/go#75804, fixed in Go 1.27; it failed fuzz-ci once
-# on a loaded machine, 2026-12-08).
+# exceeded" failure when a worker is slow to stop on a loaded machine (golang/go#75804, fixed in Go 1.27).
 fuzz:
 	./scripts/fuzz.sh 10m
 
@@ -161,19 +160,10 @@ fuzz-ci:
 
 # vet compiles what it checks: with -race for the modules `make test` tests with -race, as build does for
 # the two distributions, so a cold machine compiles each package once for lint and the tests or the build.
-# Two vets at a time (LINT_JOBS): the distributions' (the longest, first) beside the modules', so that
-# neither leaves a core idle while one large package compiles.
-LINT_JOBS ?= 2
 lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	@$(MAKE) --no-print-directory -j$(LINT_JOBS) --output-sync=target vet-distributions $(addprefix vet-module/,$(MODULES) bench)
-
-# One after the other: the sidecar's packages are a subset of the full distribution's.
-vet-distributions:
+	@for m in $(MODULES) bench; do (cd $$m && $(GO) vet -race ./...) || exit 1; done
 	@for m in cmd/otelcol-es cmd/otelcol-es-sidecar; do (cd $$m && CGO_ENABLED=0 $(GO) vet ./...) || exit 1; done
-
-vet-module/%:
-	@cd $* && $(GO) vet -race ./...
 
 # Regenerates component metadata (mdatagen) and the distribution's sources (ocb) without compiling.
 generate:

@@ -12,11 +12,9 @@ files=$( { git ls-files --cached --others --exclude-standard -- '*_test.go' 2>/d
   grep -Ev '(^|/)(testdata|vendor|[._][^/]*)/' | sort -u)
 # Targets are read from the source rather than listed by `go test -list`, which would compile every package's
 # tests once more (plain, besides the fuzz-instrumented build) only to name them.
-declared=0
 targets=""
 for f in $files; do
   for name in $(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$f"); do
-    declared=$((declared + 1))
     targets="$targets $(dirname "$f"):$name"
   done
 done
@@ -39,8 +37,6 @@ for dt in $(printf '%s\n' $targets | sort -u); do
   if grep -q 'no fuzz tests to fuzz' <<<"$out"; then echo "$target in $d: go test found no such fuzz target"; exit 1; fi
   found=$((found + 1))
 done
-# Every declared target ran (two with one name in one package would be one).
-[ "$found" -eq "$declared" ] || { echo "$declared fuzz targets declared, $found run"; exit 1; }
 # cqrsside, projectionlag, spanmetrics_es, spanattr, the eventsource runtime and the Kafka bus's decoder.
 [ "$found" -ge 6 ] || { echo "expected at least 6 fuzz targets, found $found"; exit 1; }
 echo "$found fuzz targets"
