@@ -40,6 +40,13 @@ var ErrNoRabbitMQ = errors.New("rabbittest: no rabbitmq-server (install Debian's
 // startTimeout bounds a node's boot (about 9 s on an idle 2-core machine).
 const startTimeout = 2 * time.Minute
 
+// startAttempts bounds the boots on fresh ports: a port found free can be taken by another process
+// (an outgoing connection's ephemeral port, another test's listener) before the node binds it.
+const startAttempts = 5
+
+// errPortTaken is a boot that failed because one of its ports was taken after it was picked.
+var errPortTaken = errors.New("rabbittest: a port picked for the node was taken before it bound it")
+
 // Broker is a running RabbitMQ node.
 type Broker struct {
 	// URL is the administrator's URL of the default virtual host "/".
@@ -82,6 +89,11 @@ func Start() (*Broker, error) {
 	if u := os.Getenv(EnvURL); u != "" {
 		return &Broker{URL: u}, nil
 	}
+	return startNode(pickPort)
+}
+
+// startNode boots a node on ports from pick, picking both again when one was taken.
+func startNode(pick func() (int, error)) (*Broker, error) {
 	bin := FindBinaries()
 	if bin == "" {
 		return nil, ErrNoRabbitMQ
@@ -90,23 +102,32 @@ func Start() (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{dir: dir, bin: bin, exited: make(chan struct{})}
-	if err := b.start(); err != nil {
-		_ = b.Stop()
-		return nil, err
+	b := &Broker{dir: dir, bin: bin}
+	for attempt := 1; ; attempt++ {
+		err = b.start(pick)
+		if err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			_ = b.Stop()
+			return nil, err
+		}
+		// Both ports are picked again: the failed VM's group is gone, so neither is still ours.
+		b.killGroup()
 	}
-	return b, nil
 }
 
-func (b *Broker) start() error {
-	amqpPort, err := freePort()
+// start boots a node on two ports from pick; errPortTaken when it could not bind one of them.
+func (b *Broker) start(pick func() (int, error)) error {
+	amqpPort, err := pick()
 	if err != nil {
 		return err
 	}
-	distPort, err := freePort()
+	distPort, err := pick()
 	if err != nil {
 		return err
 	}
+	b.exited = make(chan struct{})
 	b.Port = amqpPort
 	b.node = fmt.Sprintf("rabbittest%d_%d@localhost", os.Getpid(), amqpPort)
 	conf := fmt.Sprintf("listeners.tcp.default = 127.0.0.1:%d\nloopback_users = none\n", amqpPort)
@@ -152,7 +173,11 @@ func (b *Broker) start() error {
 		}
 		select {
 		case <-b.exited:
-			return fmt.Errorf("rabbittest: rabbitmq-server exited while starting: %s", b.tail())
+			tail := b.tail()
+			if portTaken(tail) {
+				return fmt.Errorf("%w (AMQP %d, distribution %d): %s", errPortTaken, amqpPort, distPort, tail)
+			}
+			return fmt.Errorf("rabbittest: rabbitmq-server exited while starting: %s", tail)
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -170,7 +195,13 @@ func (b *Broker) tail() string {
 	return string(out)
 }
 
-func freePort() (int, error) {
+// portTaken reports whether a node's console output says it could not bind its distribution or AMQP port.
+func portTaken(out string) bool {
+	return strings.Contains(out, "dist_port_already_used") || strings.Contains(out, "eaddrinuse")
+}
+
+// pickPort is a loopback port free when it returns, which the node binds a moment later.
+func pickPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -200,12 +231,19 @@ func (b *Broker) Stop() error {
 		_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
 		<-b.exited
 	}
-	// The Erlang VM may leave its group's helpers (epmd stays, shared by every node on purpose).
-	_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+	b.killGroup()
 	if ctlErr != nil {
 		return fmt.Errorf("rabbittest: rabbitmqctl stop: %w: %s", ctlErr, out.String())
 	}
 	return nil
+}
+
+// killGroup kills what the Erlang VM may leave of its process group (epmd stays, shared by every node on
+// purpose).
+func (b *Broker) killGroup() {
+	if b.cmd != nil && b.cmd.Process != nil {
+		_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+	}
 }
 
 // NewVhost creates an empty virtual host on the broker, gives the

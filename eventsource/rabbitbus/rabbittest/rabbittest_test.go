@@ -1,6 +1,7 @@
 package rabbittest
 
 import (
+	"net"
 	"os"
 	"testing"
 
@@ -39,4 +40,42 @@ func TestVhostsAreIsolated(t *testing.T) {
 	if _, err := chb.QueueDeclarePassive("only-in-a", false, false, false, false, nil); err == nil {
 		t.Fatal("a queue declared in one vhost is visible in another")
 	}
+}
+
+// A port taken between picking it and the node binding it (here the distribution port, held by a
+// listener of the test's own) fails that boot; Start picks both ports again and the node comes up.
+func TestStartPicksPortsAgainWhenOneIsTaken(t *testing.T) {
+	if os.Getenv(EnvURL) != "" {
+		t.Skip(EnvURL + " is set: no node is started")
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var picks int
+	pick := func() (int, error) {
+		picks++
+		if picks == 2 { // the first boot's distribution port
+			return taken.Addr().(*net.TCPAddr).Port, nil
+		}
+		return pickPort()
+	}
+	b, err := startNode(pick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := b.Stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if picks != 4 {
+		t.Fatalf("%d ports picked, want 4: two boots of two ports each", picks)
+	}
+	conn, err := amqp.Dial(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
 }
