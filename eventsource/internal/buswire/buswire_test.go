@@ -48,15 +48,20 @@ func TestLifecycle(t *testing.T) {
 	if _, _, err := l.Begin(context.Background()); !errors.Is(err, errConsuming) {
 		t.Fatalf("a second Consume: %v", err)
 	}
-	returned := make(chan struct{})
-	go func() { <-ctx.Done(); end(); close(returned) }()
-	if !l.Close() {
-		t.Fatal("the first Close reports false")
-	}
+	// Close cancels the running Consume, then waits for it to end: it must not return before end is
+	// called. The Consume here ends only after the check, so a correct Close cannot fail it however slow
+	// the machine; the 100 ms only give a Close that does not wait the time to show it.
+	closed := make(chan bool, 1)
+	go func() { closed <- l.Close() }()
+	<-ctx.Done()
 	select {
-	case <-returned:
-	default:
+	case <-closed:
 		t.Fatal("Close returned before the running Consume")
+	case <-time.After(100 * time.Millisecond):
+	}
+	end()
+	if !<-closed {
+		t.Fatal("the first Close reports false")
 	}
 	if l.Close() || !l.Closed() {
 		t.Fatal("a second Close reports true, or the bus is not closed")
