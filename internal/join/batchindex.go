@@ -112,3 +112,34 @@ func (x *batchIndex[K]) insert(k K, h uint64, i int32) bool {
 		}
 	}
 }
+
+// batchFacts is one batch's facts by key (the relays of the batch in flight):
+// a batchIndex over a slice. A key put twice keeps its first fact.
+type batchFacts struct {
+	index batchIndex[Key]
+	facts []Fact
+}
+
+func newBatchFacts() batchFacts { return batchFacts{index: batchIndex[Key]{hash: keyHash}} }
+
+func (b *batchFacts) put(k Key, f Fact) {
+	if b.index.insert(k, keyHash(k), int32(len(b.facts))) {
+		b.facts = append(b.facts, f)
+	}
+}
+
+func (b *batchFacts) get(k Key) (Fact, bool) {
+	i, ok := b.index.find(k, keyHash(k))
+	if !ok {
+		return Fact{}, false
+	}
+	return b.facts[i], true
+}
+
+func (b *batchFacts) reset() {
+	b.index.reset()
+	b.facts = b.facts[:0]
+	if cap(b.facts) > maxKeptLen {
+		b.facts = nil
+	}
+}

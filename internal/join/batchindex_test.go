@@ -71,3 +71,27 @@ func TestBatchIndexLetsGoOfAHugeTable(t *testing.T) {
 	require.Nil(t, x.slots)
 	require.Zero(t, x.n)
 }
+
+// A batch's relays: the first fact put under a key is the one found, until the batch ends.
+func TestBatchFactsKeepTheFirstUntilReset(t *testing.T) {
+	b := newBatchFacts()
+	for round := range 2 {
+		for i := range 200 {
+			var k Key
+			binary.LittleEndian.PutUint64(k[16:], uint64(i%150)) // the last 50 are seen again
+			b.put(k, Fact{Start: int64(i), Kind: Relay})
+		}
+		require.Len(t, b.facts, 150, "round %d", round)
+		for i := range 150 {
+			var k Key
+			binary.LittleEndian.PutUint64(k[16:], uint64(i))
+			f, ok := b.get(k)
+			require.True(t, ok)
+			require.Equal(t, int64(i), f.Start, "the first put")
+		}
+		b.reset()
+		var k Key
+		_, ok := b.get(k)
+		require.False(t, ok, "forgotten at the end of the batch")
+	}
+}

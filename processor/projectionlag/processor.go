@@ -39,9 +39,11 @@ type lagProcessor struct {
 	// Per batch: the parents of write spans, and the unclassified entry points (server, consumer or
 	// root spans) seen. An entry point above a write is the top of a write with no command span
 	// (eventsource-py has none): it is stored as a dead end, so a walk to the command stops there at
-	// once instead of waiting link.ttl for a command that does not exist.
-	writeParents map[join.Key]struct{}
+	// once instead of waiting link.ttl for a command that does not exist. Both are lists, matched once
+	// per batch through a set of the entry points (fewer than the writes).
+	writeParents []join.Key
 	entryPoints  []join.Key
+	entrySet     map[join.Key]bool // entry point → stored
 	// completions and carriers: joins this batch completed, and the key of the span each is written on.
 	completions []join.Completion
 	carriers    []join.Key
@@ -65,12 +67,12 @@ func newProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*
 		return nil, err
 	}
 	p := &lagProcessor{
-		cfg:          cfg,
-		logger:       set.Logger,
-		clock:        clock,
-		tel:          tel,
-		positions:    positions.New(cfg.Positions.MaxHeads, cfg.Positions.MaxProjections, cfg.Phase.ReplayPositionsBehind),
-		writeParents: make(map[join.Key]struct{}),
+		cfg:       cfg,
+		logger:    set.Logger,
+		clock:     clock,
+		tel:       tel,
+		positions: positions.New(cfg.Positions.MaxHeads, cfg.Positions.MaxProjections, cfg.Phase.ReplayPositionsBehind),
+		entrySet:  make(map[join.Key]bool),
 	}
 	if cfg.Link.Enabled {
 		p.join = join.New(join.Config{
@@ -179,7 +181,7 @@ func (p *lagProcessor) observe(tx *join.Tx, res pcommon.Resource, span ptrace.Sp
 	p.climbSpan(span, key, name, side, commandType)
 	switch {
 	case side == semconv.SideWrite && !span.ParentSpanID().IsEmpty():
-		p.writeParents[key.WithSpan(span.ParentSpanID())] = struct{}{}
+		p.writeParents = append(p.writeParents, key.WithSpan(span.ParentSpanID()))
 	case side == "" && (span.ParentSpanID().IsEmpty() || span.Kind() == ptrace.SpanKindServer || span.Kind() == ptrace.SpanKindConsumer):
 		p.entryPoints = append(p.entryPoints, key)
 	}
@@ -236,15 +238,22 @@ func joinableWrite(span ptrace.Span, name, commandType string) bool {
 // storeEntryPoints stores, as dead ends, this batch's unclassified entry points that are parents of
 // write spans, then forgets the batch's sets.
 func (p *lagProcessor) storeEntryPoints(tx *join.Tx) {
-	if len(p.writeParents) > 0 {
+	if len(p.writeParents) > 0 && len(p.entryPoints) > 0 {
 		for _, k := range p.entryPoints {
-			if _, ok := p.writeParents[k]; !ok || tx.Stored(k) {
+			p.entrySet[k] = false
+		}
+		for _, k := range p.writeParents {
+			if stored, entry := p.entrySet[k]; !entry || stored {
 				continue
 			}
-			tx.Remember(k, join.Fact{Kind: join.DeadEnd}, nil)
+			p.entrySet[k] = true
+			if !tx.Stored(k) {
+				tx.Remember(k, join.Fact{Kind: join.DeadEnd}, nil)
+			}
 		}
+		clear(p.entrySet)
 	}
-	clear(p.writeParents)
+	p.writeParents = p.writeParents[:0]
 	p.entryPoints = p.entryPoints[:0]
 }
 
