@@ -143,3 +143,25 @@ func (b *batchFacts) reset() {
 		b.facts = nil
 	}
 }
+
+// KeySet is a set of span keys for one batch, reused from batch to batch (a
+// batchIndex without nodes): a processor's per-batch bookkeeping, such as
+// which spans are parents of writes, without a Go map insert per span.
+type KeySet struct {
+	index batchIndex[Key]
+}
+
+// Add adds k and reports whether it was not in the set.
+func (s *KeySet) Add(k Key) bool {
+	s.index.hash = keyHash
+	return s.index.insert(k, keyHash(k), 0)
+}
+
+// Has reports whether k is in the set.
+func (s *KeySet) Has(k Key) bool {
+	_, ok := s.index.find(k, keyHash(k))
+	return ok
+}
+
+// Reset empties the set.
+func (s *KeySet) Reset() { s.index.reset() }

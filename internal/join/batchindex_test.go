@@ -95,3 +95,30 @@ func TestBatchFactsKeepTheFirstUntilReset(t *testing.T) {
 		require.False(t, ok, "forgotten at the end of the batch")
 	}
 }
+
+// A KeySet answers as a Go map of keys would, and is empty after Reset.
+func TestKeySetMatchesAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var s KeySet
+	for round := range 3 {
+		want := map[Key]bool{}
+		for i := range 500 * (round + 1) {
+			var k Key
+			binary.LittleEndian.PutUint64(k[16:], rng.Uint64N(400)) // repeats
+			k[0] = byte(i % 3)
+			require.Equal(t, !want[k], s.Add(k))
+			want[k] = true
+		}
+		for range 1000 {
+			var k Key
+			binary.LittleEndian.PutUint64(k[16:], rng.Uint64N(800))
+			k[0] = byte(rng.IntN(4))
+			require.Equal(t, want[k], s.Has(k))
+		}
+		s.Reset()
+		for k := range want {
+			require.False(t, s.Has(k), "empty after Reset")
+			break
+		}
+	}
+}

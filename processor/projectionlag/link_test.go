@@ -541,3 +541,32 @@ func TestLink_StoreShareOfTheMix(t *testing.T) {
 		spans, facts, share, defaultMaxProducers, defaultMaxProducers/(share*rate), rate)
 	assert.Less(t, share, 0.3)
 }
+
+// eventsource-py has no command span: its repository save runs under the app's own entry point (an HTTP
+// server span cqrsside leaves without a side). That entry point is stored as a dead end, so an apply
+// joined to the append gets its lag and does not wait link.ttl for a command that does not exist; the
+// entry point arriving in the batch before the apply or in the apply's own batch ends the walk alike.
+func TestLink_EntryPointAboveAWriteEndsTheWalkToTheCommand(t *testing.T) {
+	for _, sameBatch := range []bool{false, true} {
+		h := newHarness(t, nil)
+		w := newBatch("orders")
+		server := w.span("POST /orders", tid(1), sid(1), pcommon.SpanID{}, ms(0), ms(60), nil)
+		server.SetKind(ptrace.SpanKindServer)
+		w.write(semconv.SpanRepositorySave, tid(1), sid(2), sid(1), ms(5), ms(50), nil)
+		w.write("eventsource.sqlite_event_store.append_events", tid(1), sid(3), sid(2), ms(10), ms(40), nil)
+		r := w
+		if !sameBatch {
+			h.consume(w.td)
+			r = newBatch("views")
+		}
+		link(r.apply(tid(2), sid(10), pcommon.SpanID{}, "orders_view", ms(100), ms(120), nil), tid(1), sid(3))
+		h.consume(r.td)
+
+		_, pending := h.sizes()
+		assert.Zero(t, pending, "same batch %v: nothing waits for a command", sameBatch)
+		assert.Equal(t, 60.0, attr(t, h.one("projection.orders_view"), semconv.AttrProjectionLagMs).Double())
+		noAttr(t, h.one("projection.orders_view"), semconv.AttrConsistencyDelayMs)
+		h.advance(2 * time.Minute)
+		assert.Zero(t, h.counter("link_command_unresolved"), "same batch %v", sameBatch)
+	}
+}

@@ -43,7 +43,8 @@ type lagProcessor struct {
 	// per batch through a set of the entry points (fewer than the writes).
 	writeParents []join.Key
 	entryPoints  []join.Key
-	entrySet     map[join.Key]bool // entry point → stored
+	entrySet     join.KeySet // the batch's entry points
+	deadEnds     join.KeySet // the ones stored as dead ends
 	// completions and carriers: joins this batch completed, and the key of the span each is written on.
 	completions []join.Completion
 	carriers    []join.Key
@@ -72,7 +73,6 @@ func newProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*
 		clock:     clock,
 		tel:       tel,
 		positions: positions.New(cfg.Positions.MaxHeads, cfg.Positions.MaxProjections, cfg.Phase.ReplayPositionsBehind),
-		entrySet:  make(map[join.Key]bool),
 	}
 	if cfg.Link.Enabled {
 		p.join = join.New(join.Config{
@@ -240,18 +240,15 @@ func joinableWrite(span ptrace.Span, name, commandType string) bool {
 func (p *lagProcessor) storeEntryPoints(tx *join.Tx) {
 	if len(p.writeParents) > 0 && len(p.entryPoints) > 0 {
 		for _, k := range p.entryPoints {
-			p.entrySet[k] = false
+			p.entrySet.Add(k)
 		}
 		for _, k := range p.writeParents {
-			if stored, entry := p.entrySet[k]; !entry || stored {
-				continue
-			}
-			p.entrySet[k] = true
-			if !tx.Stored(k) {
+			if p.entrySet.Has(k) && p.deadEnds.Add(k) && !tx.Stored(k) {
 				tx.Remember(k, join.Fact{Kind: join.DeadEnd}, nil)
 			}
 		}
-		clear(p.entrySet)
+		p.entrySet.Reset()
+		p.deadEnds.Reset()
 	}
 	p.writeParents = p.writeParents[:0]
 	p.entryPoints = p.entryPoints[:0]
