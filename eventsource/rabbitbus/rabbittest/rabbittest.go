@@ -139,6 +139,8 @@ func (b *Broker) start(pick func() (int, error)) error {
 	}
 	b.env = append(os.Environ(),
 		"HOME="+b.dir, // the Erlang cookie
+		// A VM that fails to boot writes its crash dump here, not into the test's working directory.
+		"ERL_CRASH_DUMP="+filepath.Join(b.dir, "erl_crash.dump"),
 		"RABBITMQ_NODENAME="+b.node,
 		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
 		"RABBITMQ_NODE_PORT="+strconv.Itoa(amqpPort),
