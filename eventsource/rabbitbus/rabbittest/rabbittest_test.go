@@ -70,8 +70,9 @@ func TestStartPicksPortsAgainWhenOneIsTaken(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	if picks != 4 {
-		t.Fatalf("%d ports picked, want 4: two boots of two ports each", picks)
+	// Two boots of two ports each at least: another port taken by chance on a busy machine adds a boot.
+	if picks < 4 {
+		t.Fatalf("%d ports picked: the node did not boot again after its distribution port was taken", picks)
 	}
 	conn, err := amqp.Dial(b.URL)
 	if err != nil {
